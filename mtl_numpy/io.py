@@ -58,6 +58,13 @@ def _read(path):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ValueError(f"checkpoint {path!r} does not exist")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04":  # every .npz is a zip archive
+        raise ValueError(
+            f"checkpoint {path!r} is not a readable .npz file (corrupted or truncated?): "
+            f"it does not start like a zip archive"
+        )
     try:
         with np.load(path, allow_pickle=False) as data:
             return {key: data[key] for key in data.files}
