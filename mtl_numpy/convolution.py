@@ -321,7 +321,7 @@ def conv_forward(A_prev, W, b, hparameters):
     return Z.reshape(m, n_H, n_W, n_C), cache
 
 
-def conv_backward(dZ, cache):
+def conv_backward(dZ, cache, need_dA_prev=True):
     r"""Backward pass of a convolution layer as two matrix products plus col2im.
 
     Parameters
@@ -331,10 +331,13 @@ def conv_backward(dZ, cache):
         ``1/m`` of the cost (the loss puts it there), so nothing is divided by ``m``.
     cache : tuple
         ``(A_prev, W, b, hparameters)`` from :func:`conv_forward`.
+    need_dA_prev : bool, default True
+        ``False`` skips ``dA_prev`` (returned as ``None``): a model's first layer reads the
+        input images, which need no gradient.
 
     Returns
     -------
-    dA_prev : ndarray of shape (m, n_H_prev, n_W_prev, n_C_prev)
+    dA_prev : ndarray of shape (m, n_H_prev, n_W_prev, n_C_prev), or None
         Gradient with respect to ``A_prev`` (C-contiguous).
     dW : ndarray of shape (f, f, n_C_prev, n_C)
         Gradient with respect to ``W``.
@@ -375,6 +378,8 @@ def conv_backward(dZ, cache):
     # db as a BLAS product with a ones vector: a sum down the long axis of a C-ordered matrix
     # is ~10x slower in NumPy.
     db = (xp.ones(N, dtype=dZ2.dtype) @ dZ2).reshape(1, 1, 1, n_C)
+    if not need_dA_prev:
+        return None, dW, db
     # dcols = dZ W^T, one kernel offset at a time: each (u, v) block dZ W[u, v]^T has shape
     # (N, n_C_prev) and is added straight onto dA_prev, so the (N, f*f*n_C_prev) dcols is never
     # stored, and every addition reads a contiguous block.

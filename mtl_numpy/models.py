@@ -238,7 +238,7 @@ class SharedNetwork:
                 conv_cache, relu_cache, pool_cache = cache
                 dA = bk.pool_backward(dA, pool_cache, mode="max")
                 dZ = bk.relu_backward(dA, relu_cache)
-                dA, grads[f"dW{l}"], grads[f"db{l}"] = bk.conv_backward(dZ, conv_cache)
+                dA, grads[f"dW{l}"], grads[f"db{l}"] = bk.conv_backward(dZ, conv_cache, need_dA_prev)
         return {key: grads[key] for key in sorted(grads, key=_grad_order)}
 
     # -------------------------------------------------------------------- cost

@@ -379,3 +379,21 @@ def test_pool_bad_input_raises_value_error_naming_the_argument():
     A, cache = fast.pool_forward(A_prev, {"f": 2, "stride": 2})
     with pytest.raises(ValueError, match="dA must have the shape"):
         fast.pool_backward(A[:1], cache)
+
+
+def test_conv_backward_can_skip_dA_prev():
+    from mtl_numpy import convolution
+    from mtl_numpy.backends import naive
+
+    rng = np.random.default_rng(5)
+    A = rng.normal(size=(2, 5, 5, 3))
+    W = rng.normal(size=(3, 3, 3, 4))
+    b = rng.normal(size=(1, 1, 1, 4))
+    for module in (convolution, naive):
+        Z, cache = module.conv_forward(A, W, b, {"stride": 1, "pad": 1})
+        dZ = rng.normal(size=Z.shape)
+        full = module.conv_backward(dZ, cache)
+        skipped = module.conv_backward(dZ, cache, need_dA_prev=False)
+        assert skipped[0] is None
+        np.testing.assert_array_equal(skipped[1], full[1])
+        np.testing.assert_array_equal(skipped[2], full[2])

@@ -182,7 +182,7 @@ def conv_forward(A_prev, W, b, hparameters):
     return Z, cache
 
 
-def conv_backward(dZ, cache):
+def conv_backward(dZ, cache, need_dA_prev=True):
     r"""Backward pass of a convolution layer, loop by loop.
 
     Parameters
@@ -192,6 +192,9 @@ def conv_backward(dZ, cache):
         carries the ``1/m`` of the cost (the loss puts it there), so nothing is divided by ``m``.
     cache : tuple
         ``(A_prev, W, b, hparameters)`` from :func:`conv_forward`.
+
+    need_dA_prev : bool, default True
+        ``False`` returns ``None`` for ``dA_prev`` (a first layer's input needs no gradient).
 
     Returns
     -------
@@ -268,6 +271,8 @@ def conv_backward(dZ, cache):
         # (pad:pad + n_H_prev rather than the course's pad:-pad, which is empty when pad == 0)
         dA_prev[i, :, :, :] = da_prev_pad[pad:pad + n_H_prev, pad:pad + n_W_prev, :]
 
+    if not need_dA_prev:  # same signature as the fast version; the loops above are the lesson
+        return None, dW, db
     return dA_prev, dW, db
 
 
