@@ -1,0 +1,757 @@
+r"""The Numba backend: the NumPy backend's kernel set, with the hot loops compiled.
+
+Same functions, signatures, dtypes and caches as :mod:`mtl_numpy.backends.numpy_backend`
+(the tests hold every kernel equal to its NumPy twin), so a cache made by one backend can be
+handed to the other's backward function. What is compiled, and why:
+
+* :func:`masked_logistic_cost_and_grad` -- ONE pass over ``ZL`` and ``Y`` gives the cost and
+  ``dZL``. A '?' is detected with ``y == y`` (false only for NaN) and removed with a select, never
+  with arithmetic. The transcendental math is written so that LLVM can vectorise it: in float32,
+  :func:`_exp_neg_f32` and :func:`_log1p_f32` are branch-free polynomial versions of
+  :math:`e^{-a}` and :math:`\log(1 + e)` (a few ulp), because the LLVM inside llvmlite has no
+  vector math library (no SVML) and a call to ``expf`` per element would keep the loop scalar;
+  in float64, the real ``math.exp`` / ``math.log1p``. The cost is summed in float64. For very
+  large inputs the chunks run in parallel (``prange``, one partial sum per chunk: no racing
+  ``+=``).
+* :func:`linear_relu_forward` -- ``W @ A_prev`` stays on BLAS; bias-add and ReLU are one
+  compiled pass that writes ``Z`` (the cache) and ``A``.
+* :func:`relu_backward` and :func:`linear_relu_backward` -- the ReLU mask is applied in one pass,
+  which for a dense layer also sums ``db`` (in float64) on the way; the products stay on BLAS.
+* :func:`conv_forward` / :func:`conv_backward` -- im2col and col2im compiled (padding written on
+  the fly, never a padded copy), over blocks of examples that fit one reused scratch buffer;
+  the products ``cols @ W``, ``cols^T dZ`` and ``dZ W^T`` stay on BLAS (direct compiled loops
+  measured 2-3x slower than BLAS here). ``conv_backward`` takes ``need_dA_prev=False``.
+* :func:`pool_forward` / :func:`pool_backward` (max) -- one pass each, vectorised over channels;
+  the backward routes every window's gradient to the window's first maximum in row-major
+  order, as the NumPy version does.
+
+Everything else (``linear_forward``, ``sigmoid``, ``flatten``, average pooling, inputs of mixed
+or integer dtypes) is the NumPy backend's own function: Numba would not make it faster.
+
+Compiler flags come from :mod:`mtl_numpy.backends._numba_config` (never ``fastmath=True``: its
+``nnan`` would break the '?' test). Every kernel is ``cache=True``. With ``NUMBA_DISABLE_JIT=1``
+the same code runs as plain Python (slowly), which the tests use to check the kernels' logic.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+try:  # the module must import without Numba; check_available() tells get_backend
+    import numba
+    from numba import njit, prange
+
+    _IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - exercised only where Numba is missing
+    numba = None
+    _IMPORT_ERROR = exc
+
+    def njit(*args, **kwargs):
+        if len(args) == 1 and callable(args[0]) and not kwargs:
+            return args[0]
+        return lambda func: func
+
+    prange = range
+
+from . import _numba_config as config
+from . import numpy_backend as _np_backend
+from ..convolution import _check_conv, _check_upstream, _pool_sizes
+from ..layers import (  # noqa: F401 - re-exported: Numba would not make these faster
+    flatten_backward,
+    flatten_forward,
+    linear_backward,
+    linear_forward,
+    relu_forward,
+    sigmoid,
+    sigmoid_backward,
+    sigmoid_forward,
+)
+
+name = "numba"
+xp = np
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_U = np.uint64  # unsigned flat indices: no negative-index wraparound for LLVM to allow for
+
+
+def check_available():
+    """Raise ImportError if Numba cannot be imported (``get_backend`` turns it into a hint)."""
+    if _IMPORT_ERROR is not None:
+        raise ImportError(f"the numba backend needs Numba ({_IMPORT_ERROR})")
+
+
+def asarray(x, dtype=None):
+    """Return ``x`` as a NumPy array of ``dtype`` (a CuPy array is copied to the host)."""
+    return _np_backend.asarray(x, dtype=dtype)
+
+
+def to_numpy(x):
+    """Host copy of ``x`` (NumPy arrays are returned as they are)."""
+    return np.asarray(x)
+
+
+def _same_float(*arrays):
+    """True when every array has one dtype, float32 or float64 (what the kernels compile for)."""
+    dtype = arrays[0].dtype
+    return dtype in _FLOATS and all(a.dtype == dtype for a in arrays[1:])
+
+
+# ==============================================================================================
+# Masked logistic cost and gradient
+# ==============================================================================================
+
+# float32 constants, as float32 globals: Numba freezes a global NumPy scalar with its own type,
+# so the polynomials below stay in float32 (a Python float would promote them to float64 and
+# halve the SIMD width).
+_F0 = np.float32(0.0)
+_F1 = np.float32(1.0)
+_F2 = np.float32(2.0)
+_HALF = np.float32(0.5)
+_LOG2E = np.float32(1.44269504088896341)
+_LN2 = np.float32(0.693147180559945309)
+_LN2_HI = np.float32(0.693359375)          # exactly representable: n * _LN2_HI is exact
+_LN2_LO = np.float32(-2.12194440e-4)       # ln 2 - _LN2_HI
+_EXP_MIN = np.float32(-87.33654)           # ln(smallest normal float32)
+_SQRT2 = np.float32(1.41421356237309505)
+# Cephes expf: e^r = 1 + r + r^2 P(r) on |r| <= ln(2)/2, relative error ~1e-7.
+_P0 = np.float32(1.9875691500e-4)
+_P1 = np.float32(1.3981999507e-3)
+_P2 = np.float32(8.3334519073e-3)
+_P3 = np.float32(4.1665795894e-2)
+_P4 = np.float32(1.6666665459e-1)
+_P5 = np.float32(5.0000001201e-1)
+# log(1 + f) = 2 atanh(s), s = f / (2 + f): 2 (s + s^3/3 + s^5/5 + s^7/7 + s^9/9), |s| <= 0.172,
+# truncation error < 3e-9 relative.
+_L3 = np.float32(1.0 / 3.0)
+_L5 = np.float32(1.0 / 5.0)
+_L7 = np.float32(1.0 / 7.0)
+_L9 = np.float32(1.0 / 9.0)
+
+
+@njit(**config.SERIAL)
+def _exp_neg_f32(a):
+    r"""float32 :math:`e^{-a}` for :math:`a \ge 0`, branch-free so that a loop over it vectorises.
+
+    Range reduction :math:`-a = n \ln 2 + r`, :math:`|r| \le \ln(2)/2`; Cephes' polynomial for
+    :math:`e^r`; :math:`2^n` built from its exponent bits. Below :math:`\ln(2^{-126})` the result
+    is 0 (NumPy would give a subnormal number, at most 1.2e-38).
+    """
+    x = -a
+    tiny = x < _EXP_MIN
+    x = max(x, _EXP_MIN)
+    n = np.floor(x * _LOG2E + _HALF)
+    r = x - n * _LN2_HI
+    r = r - n * _LN2_LO
+    p = ((((_P0 * r + _P1) * r + _P2) * r + _P3) * r + _P4) * r + _P5
+    y = p * r * r + r + _F1
+    two_n = np.int32((np.int32(n) + np.int32(127)) << np.int32(23)).view(np.float32)
+    return _F0 if tiny else y * two_n
+
+
+@njit(**config.SERIAL)
+def _log1p_f32(e):
+    r"""float32 :math:`\log(1 + e)` for :math:`0 \le e \le 1`, branch-free, accurate for tiny ``e``.
+
+    If :math:`1 + e > \sqrt 2`, use :math:`\log(1+e) = \ln 2 + \log(1 + f)` with
+    :math:`f = (e - 1)/2`; else :math:`f = e` itself (not :math:`(1 + e) - 1`, which would lose
+    every digit of a tiny ``e``). Then :math:`\log(1 + f) = 2\,\mathrm{atanh}(f / (2 + f))` by
+    its odd series.
+    """
+    big = e > _SQRT2 - _F1
+    f = (e - _F1) * _HALF if big else e
+    k = _LN2 if big else _F0
+    s = f / (_F2 + f)
+    s2 = s * s
+    q = s2 * (_L3 + s2 * (_L5 + s2 * (_L7 + s2 * _L9)))
+    return k + (s + s) + (s + s) * q
+
+
+@njit(**config.SERIAL)
+def _cost_grad_span_f32(z, y, dz, scale):
+    """Cost (float64 sum) and ``dz`` of a 1-d span, float32, every step vectorisable.
+
+    The loop runs from 0 so that LLVM knows no index is negative: with ``range(lo, hi)`` it
+    must allow for Python's negative-index wraparound and falls back to gathers and scatters.
+    """
+    acc = 0.0
+    for i in range(z.size):
+        zi = z[i]
+        yi = y[i]
+        e = _exp_neg_f32(abs(zi))                         # e^{-|z|}, never overflows
+        u = _F1 + e
+        # loss = max(z, 0) - z y + log(1 + e^{-|z|}), with max(z, 0) - z y written as one
+        # product: under the "reassoc" flag LLVM may regroup a three-term sum as
+        # max(z, 0) + (log1p - z y), which cancels catastrophically when z = y * 20, say.
+        lin = zi * (_F1 - yi) if zi >= _F0 else -zi * yi
+        loss = lin + _log1p_f32(e)
+        # sigma(z) = 1 / (1 + e^{-|z|}) for z >= 0, e^{-|z|} / (1 + e^{-|z|}) for z < 0
+        a = (_F1 if zi >= _F0 else e) / u
+        known = yi == yi                                  # False only for nan, i.e. '?'
+        dz[i] = (a - yi) * scale if known else _F0        # a select: nan never reaches dz
+        acc += np.float64(loss) if known else 0.0
+    return acc
+
+
+@njit(**config.SERIAL)
+def _cost_grad_span_f64(z, y, dz, scale):
+    """Cost and ``dz`` of a 1-d span, float64, with the accurate ``math.exp`` / ``math.log1p``."""
+    acc = 0.0
+    for i in range(z.size):
+        zi = z[i]
+        yi = y[i]
+        e = math.exp(-abs(zi))
+        lin = zi * (1.0 - yi) if zi >= 0.0 else -zi * yi     # max(z, 0) - z y, see the f32 twin
+        loss = lin + math.log1p(e)
+        a = (1.0 if zi >= 0.0 else e) / (1.0 + e)
+        known = yi == yi
+        dz[i] = (a - yi) * scale if known else 0.0
+        acc += loss if known else 0.0
+    return acc
+
+
+@njit(**config.SERIAL)
+def _cost_grad_serial_f32(z, y, dz, scale):
+    return _cost_grad_span_f32(z, y, dz, scale)
+
+
+@njit(**config.SERIAL)
+def _cost_grad_serial_f64(z, y, dz, scale):
+    return _cost_grad_span_f64(z, y, dz, scale)
+
+
+@njit(**config.PARALLEL)
+def _cost_grad_parallel_f32(z, y, dz, scale, chunk):
+    n = z.size
+    n_chunks = (n + chunk - 1) // chunk
+    partial = np.zeros(n_chunks)                          # one partial sum per chunk, no races
+    for c in prange(n_chunks):
+        lo = c * chunk
+        hi = min(lo + chunk, n)
+        partial[c] = _cost_grad_span_f32(z[lo:hi], y[lo:hi], dz[lo:hi], scale)
+    return partial.sum()
+
+
+@njit(**config.PARALLEL)
+def _cost_grad_parallel_f64(z, y, dz, scale, chunk):
+    n = z.size
+    n_chunks = (n + chunk - 1) // chunk
+    partial = np.zeros(n_chunks)
+    for c in prange(n_chunks):
+        lo = c * chunk
+        hi = min(lo + chunk, n)
+        partial[c] = _cost_grad_span_f64(z[lo:hi], y[lo:hi], dz[lo:hi], scale)
+    return partial.sum()
+
+
+@njit(**config.SERIAL)
+def _count_known(y):
+    """Number of entries of ``y`` that are not nan (known labels)."""
+    count = 0
+    for i in range(y.size):
+        count += 1 if y[i] == y[i] else 0
+    return count
+
+
+_COST_KERNELS = {
+    # dtype: (serial, parallel)
+    np.dtype(np.float32): (_cost_grad_serial_f32, _cost_grad_parallel_f32),
+    np.dtype(np.float64): (_cost_grad_serial_f64, _cost_grad_parallel_f64),
+}
+
+
+def masked_logistic_cost_and_grad(ZL, Y, normalize="examples", parallel=None):
+    r"""Fused masked logistic cost and its gradient, from logits: one compiled pass.
+
+    Parameters
+    ----------
+    ZL : ndarray of shape (n_tasks, m)
+        Logits of the output layer (float32 or float64; other dtypes go to the NumPy kernel).
+    Y : ndarray of shape (n_tasks, m)
+        Labels 0.0 / 1.0, ``nan`` for '?'. Already validated.
+    normalize : {"examples", "labels"}
+        Divide by ``m = ZL.shape[1]`` (the lecture) or by the number of known labels.
+    parallel : bool or None
+        Run the ``prange`` version (None: when there are at least
+        ``_numba_config.COST_PARALLEL_MIN`` entries). For benchmarks.
+
+    Returns
+    -------
+    cost : float
+        Summed in float64; 0.0 when no label is known.
+    dZL : ndarray of shape (n_tasks, m), dtype of ``ZL``
+        Exactly 0 at '?' entries; all zeros when no label is known.
+
+    Notes
+    -----
+    The NumPy twin's formula, element by element, with :math:`N` the normaliser:
+
+    .. math::
+        J = \frac{1}{N} \sum_{j,i:\, y_{ji} = y_{ji}}
+            \max(z_{ji}, 0) - z_{ji} y_{ji} + \log(1 + e^{-|z_{ji}|}),
+        \qquad dZ^{[L]}_{ji} = [y_{ji} = y_{ji}]\,(\sigma(z_{ji}) - y_{ji}) / N
+
+    One :math:`e^{-|z|}` and one :math:`\log(1 + \cdot)` per element. For
+    ``normalize="labels"`` the known labels are counted first (a read of ``Y`` only), so the
+    gradient is scaled in the same single pass.
+    """
+    ZL = np.asarray(ZL)
+    dtype = ZL.dtype
+    if dtype not in _FLOATS:
+        return _np_backend.masked_logistic_cost_and_grad(ZL, Y, normalize)
+    z = np.ascontiguousarray(ZL).reshape(-1)
+    y = np.ascontiguousarray(Y, dtype=dtype).reshape(-1)
+    if normalize == "examples":
+        N = ZL.shape[1]
+    else:
+        N = int(_count_known(y))
+        if N == 0:
+            return 0.0, np.zeros_like(ZL)
+    dZL = np.empty(ZL.shape, dtype=dtype)
+    dz = dZL.reshape(-1)
+    scale = dtype.type(1.0 / N)
+    serial_kernel, parallel_kernel = _COST_KERNELS[dtype]
+    if parallel is None:
+        parallel = z.size >= config.COST_PARALLEL_MIN and numba.get_num_threads() > 1
+    if parallel:
+        total = parallel_kernel(z, y, dz, scale, config.COST_CHUNK)
+    else:
+        total = serial_kernel(z, y, dz, scale)
+    return float(total) / N, dZL
+
+
+# ==============================================================================================
+# Dense layers: bias-add + ReLU forward, ReLU mask (+ db) backward; products on BLAS
+# ==============================================================================================
+
+@njit(**config.SERIAL)
+def _bias_relu(Z, b, A):
+    """``Z += b`` then ``A = max(Z, 0)``, in one pass (row by row: ``b`` is one number per row)."""
+    zero = Z.dtype.type(0)
+    for j in range(Z.shape[0]):
+        z_row = Z[j]
+        a_row = A[j]
+        bj = b[j, 0]
+        for i in range(z_row.size):
+            z = z_row[i] + bj
+            z_row[i] = z
+            a_row[i] = zero if z < zero else z              # np.maximum(z, 0), nan kept
+
+
+@njit(**config.SERIAL)
+def _relu_mask_db(dA, Z, dZ, db):
+    """``dZ = dA * [Z > 0]`` and, in the same pass, ``db = sum_i dZ`` (summed in float64)."""
+    zero = dZ.dtype.type(0)
+    for j in range(Z.shape[0]):
+        da_row = dA[j]
+        z_row = Z[j]
+        dz_row = dZ[j]
+        acc = 0.0
+        for i in range(dz_row.size):
+            d = da_row[i] if z_row[i] > zero else zero
+            dz_row[i] = d
+            acc += np.float64(d)
+        db[j, 0] = acc
+
+
+@njit(**config.SERIAL)
+def _relu_mask(dA, Z, dZ):
+    """``dZ = dA * [Z > 0]`` over flat arrays (a select: the derivative at 0 is 0)."""
+    zero = dZ.dtype.type(0)
+    for i in range(dZ.size):
+        dZ[i] = dA[i] if Z[i] > zero else zero
+
+
+def _contiguous_2d(*arrays):
+    return all(a.ndim == 2 and a.flags.c_contiguous for a in arrays)
+
+
+def linear_relu_forward(A_prev, W, b):
+    r"""LINEAR -> RELU: ``Z = W A_prev`` on BLAS, then ``Z += b`` and ``A = max(Z, 0)`` in one pass.
+
+    Parameters
+    ----------
+    A_prev : ndarray of shape (n[l-1], m)
+    W : ndarray of shape (n[l], n[l-1])
+    b : ndarray of shape (n[l], 1)
+
+    Returns
+    -------
+    A : ndarray of shape (n[l], m)
+    cache : tuple ``((A_prev, W, b), Z)``, the layout of :func:`mtl_numpy.layers.linear_relu_forward`
+
+    Notes
+    -----
+    .. math:: Z^{[l]} = W^{[l]} A^{[l-1]} + b^{[l]}, \qquad A^{[l]} = \max(Z^{[l]}, 0)
+    """
+    if not (_same_float(A_prev, W, b) and b.shape == (W.shape[0], 1)):
+        return _np_backend.linear_relu_forward(A_prev, W, b)
+    Z = W @ A_prev
+    if not _contiguous_2d(Z):                          # pragma: no cover - matmul gives C order
+        Z = np.ascontiguousarray(Z)
+    A = np.empty_like(Z)
+    _bias_relu(Z, b, A)
+    return A, ((A_prev, W, b), Z)
+
+
+def linear_relu_backward(dA, cache, need_dA_prev=True):
+    r"""Backward pass of :func:`linear_relu_forward`: ``(dA_prev, dW, db)``.
+
+    One compiled pass gives ``dZ = dA * [Z > 0]`` and, on the way, ``db`` (row sums, in
+    float64); ``dW = dZ A_prev^T`` and ``dA_prev = W^T dZ`` stay on BLAS. ``need_dA_prev=False``
+    skips ``dA_prev`` (returned as None), as :func:`mtl_numpy.layers.linear_backward` does.
+    The upstream ``dA`` already carries the cost's ``1/m``.
+    """
+    (A_prev, W, b), Z = cache
+    if not (_same_float(dA, Z, A_prev, W) and dA.shape == Z.shape and Z.ndim == 2):
+        return _np_backend.linear_relu_backward(dA, cache, need_dA_prev)
+    dA = np.ascontiguousarray(dA)
+    Z = np.ascontiguousarray(Z)
+    dZ = np.empty_like(Z)
+    db64 = np.empty((Z.shape[0], 1))
+    _relu_mask_db(dA, Z, dZ, db64)
+    dW = dZ @ A_prev.T
+    db = db64.astype(dZ.dtype)
+    dA_prev = W.T @ dZ if need_dA_prev else None
+    return dA_prev, dW, db
+
+
+def relu_backward(dA, cache):
+    r"""Backward pass of ReLU, :math:`dZ = dA \odot \mathbb{1}[Z > 0]`, one compiled pass.
+
+    ``cache`` is ``Z``; any shape (dense ``(n, m)`` or conv ``(m, n_H, n_W, n_C)``). The
+    derivative at 0 is 0, as in :func:`mtl_numpy.layers.relu_backward`.
+    """
+    Z = cache
+    if not (_same_float(dA, Z) and dA.shape == Z.shape):
+        return _np_backend.relu_backward(dA, cache)
+    dZ = np.empty(Z.shape, dtype=dA.dtype)
+    _relu_mask(np.ascontiguousarray(dA).reshape(-1), np.ascontiguousarray(Z).reshape(-1),
+               dZ.reshape(-1))
+    return dZ
+
+
+# ==============================================================================================
+# Convolution: compiled im2col / col2im (padding written on the fly) + BLAS products
+# ==============================================================================================
+
+@njit(**config.SERIAL)
+def _im2col_kernel(A_prev, f, stride, pad, cols):
+    r"""``cols[i, h, w, u, v, :] = A_pad[i, s h + u, s w + v, :]``, the padding written as zeros.
+
+    The padded input is never built. In channels-last memory one window row, ``(v, k)``, is
+    ``f * n_C_prev`` contiguous numbers of ``A_prev[i, y]`` when it lies inside the image, so
+    interior rows are copied as one run; rows that cross the border go column by column.
+    Flat unsigned indices (``_U``): with signed ones Numba must allow for negative-index
+    wraparound and LLVM turns every copy into gathers and scatters. Serial on purpose: it is a
+    copy, and it runs between BLAS calls whose threads a second thread pool would fight.
+    """
+    m, n_H_prev, n_W_prev, n_C_prev = A_prev.shape
+    n_H = cols.shape[1]
+    n_W = cols.shape[2]
+    run = _U(f * n_C_prev)
+    C = _U(n_C_prev)
+    src = A_prev.reshape(A_prev.size)
+    dst = cols.reshape(cols.size)
+    zero = A_prev.dtype.type(0)
+    d = _U(0)                                     # flat index of cols[i, h, w, u, 0, 0]
+    for i in range(m):
+        for h in range(n_H):
+            for w in range(n_W):
+                x0 = stride * w - pad
+                for u in range(f):
+                    y = stride * h + u - pad
+                    if y < 0 or y >= n_H_prev:
+                        for j in range(run):
+                            dst[d + j] = zero
+                    elif x0 >= 0 and x0 + f <= n_W_prev:
+                        s0 = _U(((i * n_H_prev + y) * n_W_prev + x0) * n_C_prev)
+                        for j in range(run):
+                            dst[d + j] = src[s0 + j]
+                    else:
+                        for v in range(f):
+                            x = x0 + v
+                            o = d + _U(v) * C
+                            if x >= 0 and x < n_W_prev:
+                                s0 = _U(((i * n_H_prev + y) * n_W_prev + x) * n_C_prev)
+                                for k in range(C):
+                                    dst[o + k] = src[s0 + k]
+                            else:
+                                for k in range(C):
+                                    dst[o + k] = zero
+                    d += run
+
+
+@njit(**config.SERIAL)
+def _col2im_kernel(dcols, stride, pad, dA_prev):
+    r"""``dA_prev[i, s h + u - p, s w + v - p, :] += dcols[i, h, w, u, v, :]`` (adjoint of im2col).
+
+    What falls on the padding is dropped; ``dA_prev`` must be zero on entry. Flat unsigned
+    indices, and serial, like :func:`_im2col_kernel`.
+    """
+    m, n_H_prev, n_W_prev, n_C_prev = dA_prev.shape
+    n_H = dcols.shape[1]
+    n_W = dcols.shape[2]
+    f = dcols.shape[3]
+    run = _U(f * n_C_prev)
+    src = dcols.reshape(dcols.size)
+    dst = dA_prev.reshape(dA_prev.size)
+    d = _U(0)                                     # flat index of dcols[i, h, w, u, 0, 0]
+    for i in range(m):
+        for h in range(n_H):
+            for w in range(n_W):
+                x0 = stride * w - pad
+                v_lo = max(0, -x0)
+                v_hi = min(f, n_W_prev - x0)
+                for u in range(f):
+                    y = stride * h + u - pad
+                    if y >= 0 and y < n_H_prev and v_hi > v_lo:
+                        o = _U(((i * n_H_prev + y) * n_W_prev + x0 + v_lo) * n_C_prev)
+                        s0 = d + _U(v_lo * n_C_prev)
+                        for j in range(_U((v_hi - v_lo) * n_C_prev)):
+                            dst[o + j] += src[s0 + j]
+                    d += run
+
+
+@njit(**config.SERIAL)
+def _column_sums(X):
+    """Column sums of a C-ordered ``(N, C)`` matrix, accumulated in float64."""
+    N, C = X.shape
+    total = np.zeros(C)
+    for r in range(N):
+        row = X[r]
+        for c in range(C):
+            total[c] += row[c]
+    return total
+
+
+def _examples_per_block(n_H, n_W, K, itemsize):
+    """Examples whose window matrix fits the scratch buffer (``CONV_BLOCK_BYTES``), at least 1."""
+    return max(1, config.CONV_BLOCK_BYTES // max(1, n_H * n_W * K * itemsize))
+
+
+def conv_forward(A_prev, W, b, hparameters):
+    r"""Forward pass of a convolution layer: compiled im2col, then one BLAS product per block.
+
+    Same parameters, result, dtype rules and cache ``(A_prev, W, b, hparameters)`` as
+    :func:`mtl_numpy.convolution.conv_forward` (which this falls back to for mixed or
+    non-float dtypes).
+
+    Notes
+    -----
+    .. math::
+        Z[i, h, w, c] = \sum_{u, v, k} A_{pad}[i, s h + u, s w + v, k] \, W[u, v, k, c]
+                        + b[0, 0, 0, c]
+
+    The examples go through in blocks whose window matrix fills a few MiB (one scratch buffer,
+    reused: a fresh 30 MiB array per call would cost as many page faults as the copy itself).
+    For each block the window rows are gathered by :func:`_im2col_kernel` (in parallel, the
+    padding written as zeros on the fly) and multiplied by ``W`` as an ``(f f n_C_prev) x n_C``
+    matrix on BLAS, straight into ``Z``.
+    """
+    f, stride, pad, n_H, n_W = _check_conv(A_prev, W, b, hparameters)
+    if not _same_float(A_prev, W, b):
+        return _np_backend.conv_forward(A_prev, W, b, hparameters)
+    m, n_C_prev, n_C = A_prev.shape[0], A_prev.shape[3], W.shape[3]
+    K = f * f * n_C_prev
+    A_c = np.ascontiguousarray(A_prev)
+    W_mat = np.ascontiguousarray(W).reshape(K, n_C)
+    Z = np.empty((m, n_H, n_W, n_C), dtype=A_prev.dtype)
+    Z_rows = Z.reshape(m, n_H * n_W, n_C)
+    block = min(m, _examples_per_block(n_H, n_W, K, Z.itemsize))
+    scratch = np.empty((block, n_H, n_W, f, f, n_C_prev), dtype=Z.dtype)
+    for start in range(0, m, block):
+        stop = min(start + block, m)
+        cols = scratch[:stop - start]
+        _im2col_kernel(A_c[start:stop], f, stride, pad, cols)
+        np.matmul(cols.reshape(-1, K), W_mat,
+                  out=Z_rows[start:stop].reshape(-1, n_C))
+    Z_rows += b.reshape(1, 1, n_C)
+    return Z, (A_prev, W, b, hparameters)
+
+
+def conv_backward(dZ, cache, need_dA_prev=True):
+    r"""Backward pass of a convolution layer: compiled im2col / col2im and BLAS products.
+
+    Parameters
+    ----------
+    dZ : ndarray of shape (m, n_H, n_W, n_C)
+        Gradient of the cost with respect to ``Z``; it already carries the cost's ``1/m``.
+    cache : tuple ``(A_prev, W, b, hparameters)`` from :func:`conv_forward`
+    need_dA_prev : bool, default True
+        ``False`` skips ``dA_prev`` (returned as None) and its product: the first layer's
+        input needs no gradient. (An extension of the NumPy twin's signature.)
+
+    Returns
+    -------
+    dA_prev : ndarray of shape (m, n_H_prev, n_W_prev, n_C_prev), or None
+    dW : ndarray of shape (f, f, n_C_prev, n_C)
+    db : ndarray of shape (1, 1, 1, n_C)
+
+    Notes
+    -----
+    Block by block (as in :func:`conv_forward`), with :math:`\text{cols}` the block's window
+    matrix and :math:`dZ` flattened to rows:
+
+    .. math::
+        dW \mathrel{+}= \text{cols}^T dZ, \qquad
+        dA_{prev} \mathrel{+}= \operatorname{col2im}(dZ\, W^T), \qquad
+        db_c = \sum_{i, h, w} dZ[i, h, w, c]
+
+    ``dW`` (over the blocks) and ``db`` are summed in float64 and returned in the input dtype.
+    The products use BLAS's threads; the compiled copies are serial, so that two thread pools
+    never compete for the cores.
+    """
+    A_prev, W, b, hparameters = cache
+    f, stride, pad, n_H, n_W = _check_conv(A_prev, W, b, hparameters)
+    m, n_C_prev, n_C = A_prev.shape[0], A_prev.shape[3], W.shape[3]
+    _check_upstream("dZ", dZ, (m, n_H, n_W, n_C))
+    if not _same_float(dZ, A_prev, W):
+        dA_prev, dW, db = _np_backend.conv_backward(dZ, cache)
+        return (dA_prev if need_dA_prev else None), dW, db
+    dtype = dZ.dtype
+    K = f * f * n_C_prev
+    A_c = np.ascontiguousarray(A_prev)
+    W_mat = np.ascontiguousarray(W).reshape(K, n_C)
+    dZ_rows = np.ascontiguousarray(dZ).reshape(m, n_H * n_W, n_C)
+    db = _column_sums(dZ_rows.reshape(-1, n_C))
+    dW = np.zeros((K, n_C))
+    dA_prev = np.zeros(A_prev.shape, dtype=dtype) if need_dA_prev else None
+    block = min(m, _examples_per_block(n_H, n_W, K, dZ.itemsize))
+    scratch = np.empty((block, n_H, n_W, f, f, n_C_prev), dtype=dtype)
+    for start in range(0, m, block):
+        stop = min(start + block, m)
+        cols = scratch[:stop - start]
+        cols_mat = cols.reshape(-1, K)
+        dZ_mat = dZ_rows[start:stop].reshape(-1, n_C)
+        _im2col_kernel(A_c[start:stop], f, stride, pad, cols)
+        dW += cols_mat.T @ dZ_mat                  # float32 product, float64 sum over blocks
+        if need_dA_prev:
+            np.matmul(dZ_mat, W_mat.T, out=cols_mat)   # dcols, in the same scratch buffer
+            _col2im_kernel(cols, stride, pad, dA_prev[start:stop])
+    return (dA_prev, dW.astype(dtype).reshape(f, f, n_C_prev, n_C),
+            db.astype(dtype).reshape(1, 1, 1, n_C))
+
+
+# ==============================================================================================
+# Max pooling
+# ==============================================================================================
+
+@njit(**config.SERIAL)
+def _max_pool_forward_kernel(A_prev, f, stride, A):
+    """``A[i,h,w,c] = max_{u,v} A_prev[i, s h + u, s w + v, c]``, vectorised over ``c``.
+
+    Flat unsigned indices (no per-window array views, no wraparound checks).
+    """
+    m, n_H_prev, n_W_prev, n_C = A_prev.shape
+    n_H = A.shape[1]
+    n_W = A.shape[2]
+    C = _U(n_C)
+    src = A_prev.reshape(A_prev.size)
+    dst = A.reshape(A.size)
+    o = _U(0)                                     # flat index of A[i, h, w, 0]
+    for i in range(m):
+        for h in range(n_H):
+            for w in range(n_W):
+                first = _U(((i * n_H_prev + stride * h) * n_W_prev + stride * w) * n_C)
+                for c in range(C):
+                    dst[o + c] = src[first + c]
+                for u in range(f):
+                    for v in range(f):
+                        x = _U(((i * n_H_prev + stride * h + u) * n_W_prev + stride * w + v)
+                               * n_C)
+                        for c in range(C):
+                            dst[o + c] = max(dst[o + c], src[x + c])
+                o += C
+
+
+@njit(**config.SERIAL)
+def _max_pool_backward_kernel(dA, A_prev, f, stride, dA_prev):
+    """Each window's gradient to its FIRST maximum (row-major offsets, strict ``>``).
+
+    Per window: a running (max, offset) per channel over the ``f*f`` offsets, then one
+    vectorised select per offset. Windows that do not overlap (``stride >= f``) *write* their
+    entries, so ``dA_prev`` needs zeros only where no window reaches; overlapping windows add.
+    """
+    m, n_H_prev, n_W_prev, n_C = A_prev.shape
+    n_H = dA.shape[1]
+    n_W = dA.shape[2]
+    C = _U(n_C)
+    src = A_prev.reshape(A_prev.size)
+    grad = dA.reshape(dA.size)
+    dst = dA_prev.reshape(dA_prev.size)
+    best = np.empty(n_C, dtype=A_prev.dtype)
+    arg = np.empty(n_C, dtype=np.int32)
+    zero = dA.dtype.type(0)
+    disjoint = stride >= f
+    o = _U(0)                                     # flat index of dA[i, h, w, 0]
+    for i in range(m):
+        for h in range(n_H):
+            for w in range(n_W):
+                first = _U(((i * n_H_prev + stride * h) * n_W_prev + stride * w) * n_C)
+                for c in range(C):
+                    best[c] = src[first + c]
+                    arg[c] = 0
+                for u in range(f):
+                    for v in range(f):
+                        x = _U(((i * n_H_prev + stride * h + u) * n_W_prev + stride * w + v)
+                               * n_C)
+                        k = np.int32(u * f + v)
+                        for c in range(C):
+                            greater = src[x + c] > best[c]
+                            best[c] = src[x + c] if greater else best[c]
+                            arg[c] = k if greater else arg[c]
+                for u in range(f):
+                    for v in range(f):
+                        x = _U(((i * n_H_prev + stride * h + u) * n_W_prev + stride * w + v)
+                               * n_C)
+                        k = np.int32(u * f + v)
+                        if disjoint:
+                            for c in range(C):
+                                dst[x + c] = grad[o + c] if arg[c] == k else zero
+                        else:
+                            for c in range(C):
+                                dst[x + c] += grad[o + c] if arg[c] == k else zero
+                o += C
+
+
+def pool_forward(A_prev, hparameters, mode="max"):
+    r"""Forward pass of a pooling layer; max pooling compiled, average pooling NumPy's.
+
+    Same parameters, result and cache ``(A_prev, hparameters)`` as
+    :func:`mtl_numpy.convolution.pool_forward`:
+
+    .. math:: A[i, h, w, c] = \max_{0 \le u, v < f} A_{prev}[i, s h + u, s w + v, c]
+    """
+    f, stride, n_H, n_W = _pool_sizes(A_prev, hparameters, mode)
+    if mode != "max" or A_prev.dtype not in _FLOATS:
+        return _np_backend.pool_forward(A_prev, hparameters, mode=mode)
+    m, n_C = A_prev.shape[0], A_prev.shape[3]
+    A = np.empty((m, n_H, n_W, n_C), dtype=A_prev.dtype)
+    _max_pool_forward_kernel(np.ascontiguousarray(A_prev), f, stride, A)
+    return A, (A_prev, hparameters)
+
+
+def pool_backward(dA, cache, mode="max"):
+    r"""Backward pass of a pooling layer; max pooling compiled, average pooling NumPy's.
+
+    Each window's gradient goes to the window's *first* maximum in row-major order (the rule of
+    :func:`mtl_numpy.convolution.pool_backward`, ``argmax`` and PyTorch), so tied windows --
+    all zeros after a ReLU -- do not multiply the gradient:
+
+    .. math::
+        dA_{prev}[i, s h + u^*, s w + v^*, c] \mathrel{+}= dA[i, h, w, c], \qquad
+        (u^*, v^*) = \operatorname{argmax}_{(u, v)} A_{prev}[i, s h + u, s w + v, c]
+    """
+    A_prev, hparameters = cache
+    f, stride, n_H, n_W = _pool_sizes(A_prev, hparameters, mode)
+    _check_upstream("dA", dA, (A_prev.shape[0], n_H, n_W, A_prev.shape[3]))
+    if mode != "max" or not _same_float(dA, A_prev):
+        return _np_backend.pool_backward(dA, cache, mode=mode)
+    n_H_prev, n_W_prev = A_prev.shape[1], A_prev.shape[2]
+    # Windows that tile the input exactly write every entry: no zero fill needed.
+    tiled = stride == f and n_H * f == n_H_prev and n_W * f == n_W_prev
+    dA_prev = (np.empty if tiled else np.zeros)(A_prev.shape, dtype=dA.dtype)
+    _max_pool_backward_kernel(np.ascontiguousarray(dA), np.ascontiguousarray(A_prev), f, stride,
+                              dA_prev)
+    return dA_prev
