@@ -1,0 +1,112 @@
+r"""Experiment 3 — a focus task with few labels next to tasks with many.
+
+The lecture: multi-task learning helps when "the other tasks together have far
+more data than the one you care about". The focus task (``traffic_light`` by
+default) keeps only a fraction of its labels (1%, 3%, ... through the
+per-task ``missing`` dial, e.g. ``(0, 0, 0, 0.99)``); the other three tasks keep
+all of theirs. Conditions, evaluated on the focus task only against ``Y_true`` on
+held-out scenes:
+
+* ``single_task``: ``SharedMLP([n_x, h, 1])`` trained on the focus task's labelled
+  examples alone (given at least as many mini-batch steps as the multi-task run);
+* ``multi_task``: ``SharedMLP([n_x, h, 4])`` on all examples, '?' masked;
+* ``multi_task_shuffled`` (Caruana's control): the same, but the other tasks'
+  labels are permuted across examples, so they say nothing about the image —
+  any gain that survives this is not due to shared features.
+
+``gain`` and ``gain_shuffled`` are the per-seed paired differences from ``single_task``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..models import SharedMLP
+from .common import METRICS, ExperimentResult, Recorder, Timer, epochs_for, evaluate_truth, \
+    finish_figure, require_matplotlib, run_progress, scenes, train
+
+__all__ = ["run", "plot", "DEFAULT_FRACTIONS"]
+
+DEFAULT_FRACTIONS = (0.01, 0.03, 0.1, 0.3, 1.0)
+
+
+def run(seeds=(0, 1, 2), fractions=DEFAULT_FRACTIONS, focus="traffic_light", m_train=4000,
+        m_test=1000, image_size=16, hidden=128, epochs=15, batch_size=64, learning_rate=1e-3,
+        backend="numpy", fast=False, progress=True):
+    """Vary the focus task's labelled fraction; returns an :class:`ExperimentResult`
+    (param = labelled fraction of the focus task)."""
+    if fast:
+        seeds, fractions, m_train, m_test, hidden, epochs = tuple(seeds)[:2], (0.03, 1.0), 800, 400, 32, 5
+    settings = dict(seeds=list(seeds), fractions=list(fractions), focus=focus, m_train=m_train,
+                    m_test=m_test, image_size=image_size, hidden=hidden, epochs=epochs,
+                    batch_size=batch_size, learning_rate=learning_rate, backend=backend, fast=fast)
+    rec = Recorder()
+    n_labels = {}
+    bar = run_progress(len(seeds) * len(fractions) * 3, "data_amounts", progress)
+    with Timer() as timer:
+        for seed in seeds:
+            tr, te = scenes(m_train, m_test, image_size, seed)
+            tasks = tr.tasks
+            if focus not in tasks:
+                raise ValueError(f"focus must be one of {tasks}; got {focus!r}")
+            k = tasks.index(focus)
+            X, X_te = tr.flat(), te.flat()
+            n_x = X.shape[0]
+            # the multi-task run's number of steps: single-task runs get at least as many
+            steps = epochs * epochs_for(m_train, batch_size, 1)
+            for frac in fractions:
+                missing = tuple(1.0 - frac if j == k else 0.0 for j in range(len(tasks)))
+                part = tr.hide_labels(missing, seed=seed + 7)
+                Y = part.Y
+                labelled = np.flatnonzero(~np.isnan(Y[k]))
+                n_labels.setdefault(frac, []).append(int(labelled.size))
+                kw = dict(batch_size=batch_size, learning_rate=learning_rate, seed=seed)
+
+                single = SharedMLP([n_x, hidden, 1], seed=seed, backend=backend)
+                train(single, X[:, labelled], Y[k:k + 1, labelled], epochs=epochs, min_steps=steps,
+                      max_epochs=2000, **kw)
+                s_met = evaluate_truth(single, X_te, te.Y_true[k:k + 1], (focus,))
+                rec.add_metrics("single_task", frac, s_met)
+                bar.update()
+
+                rng = np.random.default_rng(seed + 99)
+                Y_shuf = Y.copy()
+                for j in range(len(tasks)):
+                    if j != k:
+                        Y_shuf[j] = Y[j, rng.permutation(Y.shape[1])]
+                for cond, labels in (("multi_task", Y), ("multi_task_shuffled", Y_shuf)):
+                    model = SharedMLP([n_x, hidden, len(tasks)], seed=seed, backend=backend)
+                    train(model, X, labels, epochs=epochs, **kw)
+                    met = evaluate_truth(model, X_te, te.Y_true, tasks)
+                    rec.add_metrics(cond, frac, {focus: met[focus]})
+                    for name in METRICS:
+                        diff = met[focus][name] - s_met[focus][name]
+                        rec.add("gain" if cond == "multi_task" else "gain_shuffled", frac, focus, name, diff)
+                    bar.update()
+    bar.close()
+    return ExperimentResult("data_amounts", "focus_labelled", rec.rows(), settings, timer.seconds,
+                            notes={"focus_labels": {str(f): v for f, v in n_labels.items()}})
+
+
+def plot(result, path=None, metric="accuracy"):
+    """Left: focus-task metric against its labelled fraction; right: the gains."""
+    plt = require_matplotlib()
+    focus = result.tasks[0]
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    for cond in ("single_task", "multi_task", "multi_task_shuffled"):
+        f, mean, std = result.curve(cond, focus, metric)
+        ax.errorbar(f, mean, yerr=std, marker="o", capsize=3, label=cond)
+    ax.set_xscale("log")
+    ax.set_xlabel(f"fraction of {focus} labels kept")
+    ax.set_ylabel(f"held-out {focus} {metric}")
+    ax.set_title("Focus task with few labels")
+    ax.legend(fontsize=8)
+    for cond, label in (("gain", "multi − single"), ("gain_shuffled", "shuffled multi − single")):
+        f, mean, std = result.curve(cond, focus, metric)
+        ax2.errorbar(f, mean, yerr=std, marker="o", capsize=3, label=label)
+    ax2.axhline(0, color="k", lw=0.8)
+    ax2.set_xscale("log")
+    ax2.set_xlabel(f"fraction of {focus} labels kept")
+    ax2.set_ylabel(f"gain in {metric}")
+    ax2.set_title("Gain from the other tasks (and the shuffle control)")
+    ax2.legend(fontsize=8)
+    return finish_figure(fig, path)
