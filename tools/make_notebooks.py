@@ -1289,12 +1289,1164 @@ print(f"map {c_best}: max before pooling {A1[0, :, :, c_best].max():.3f}, after 
 '''
 
 
+# --------------------------------------------------------------------------------------------
+# 06 When does multi-task learning help?
+# --------------------------------------------------------------------------------------------
+NB06 = r'''
+# %% [markdown]
+# # 6. When does multi-task learning help?
+#
+# **What we are about to do, and why.** The lecture ends with three conditions under which
+# multi-task learning makes sense:
+#
+# 1. the tasks could benefit from having **shared lower-level features** (a pedestrian detector and
+#    a car detector both need edges, wheels, silhouettes);
+# 2. usually, the **amount of data for each task is quite similar**; more precisely, if you focus on
+#    one task, the *other tasks together* should have a lot more data than that one (the lecture's
+#    100 tasks with 1,000 images each: the other 99 bring 99,000 images to the one you care about);
+# 3. you can train a **big enough network**: Rich Caruana found that the only time multi-task
+#    learning hurts, compared with separate networks, is when the network is not big enough.
+#
+# Each condition is an experiment in `mtl_numpy.experiments`: `sharing` (one network for four tasks
+# against four networks), `data_amounts` (a task with few labels next to tasks with many, with a
+# shuffle control) and `network_size` (the gain from sharing against the width of the shared
+# layer). In between, `masking` asks how to use the examples that carry a '?': the lecture's masked
+# sum is what lets every partly labelled image count for the tasks it does answer. We run each
+# experiment, print its table, draw its figure, and say what the lecture predicts.
+#
+# In the fast setting (`MTL_FAST=1`) every experiment runs in seconds on two seeds and a few
+# hundred scenes: its numbers are illustrations, noisy by design. The full setting runs each one for
+# ten to thirty minutes or more (docs/experiments.md, "Runtimes": 646 s for `sharing` and 1,792 s
+# for `network_size` on a loaded two-core machine, with
+# `python -m mtl_numpy.experiments all --out docs/figures`). Where an earlier full run is stored in
+# `docs/figures/NAME.json`, the notebook loads it and prints it next to this run's table.
+
+# %%
+{SETUP}
+from pathlib import Path
+from mtl_numpy import experiments
+
+# Tables of an earlier full run, if this checkout has them (python -m mtl_numpy.experiments NAME --out docs/figures)
+FIGURES = Path("..") / "docs" / "figures"
+
+# %% [markdown]
+# ## The math: what "helps" means here
+#
+# The multi-task network of these experiments is the lecture's, with one shared hidden layer of
+# width $h$ on the flattened $16 \times 16$ scenes ($n_x = 768$):
+#
+# $$\hat Y = \sigma\big(W^{[2]} \,\text{ReLU}(W^{[1]} X + b^{[1]}) + b^{[2]}\big), \qquad
+# W^{[1]} \in \mathbb{R}^{h \times n_x},\ W^{[2]} \in \mathbb{R}^{4 \times h},$$
+#
+# trained with the masked cost of notebook 2. The alternative is four single-task networks, task
+# $j$ with its own $W^{[1]}_j \in \mathbb{R}^{h \times n_x}$ and $w^{[2]}_j \in \mathbb{R}^{1 \times h}$.
+# Counting parameters:
+#
+# $$\underbrace{n_x h + h + 4h + 4}_{\text{one multi-task network}} \qquad \text{vs} \qquad
+# \underbrace{4\,(n_x h + h + h + 1)}_{\text{four single-task networks}},$$
+#
+# about four times as many for the separate networks, because each has its own copy of the big
+# first layer. So the `sharing` experiment also trains four *quarter-width* networks
+# ($h/4$ units each), which together have about as many parameters as the one shared network.
+#
+# Every model is evaluated on held-out scenes against the full truth `Y_true`, task by task
+# (accuracy and average precision, notebook 4), and every number is a **mean ± standard deviation
+# over seeds** (each seed draws new scenes and a new initialisation). A *gain* is a paired
+# difference, multi-task minus single-task, computed seed by seed.
+
+# %%
+n_x, h = 16 * 16 * 3, 128
+multi = mtl.SharedMLP([n_x, h, 4])
+single = mtl.SharedMLP([n_x, h, 1])
+quarter = mtl.SharedMLP([n_x, h // 4, 1])
+print(f"one multi-task network:      {multi.n_parameters:>8,}   (n_x h + h + 4h + 4 = {n_x * h + h + 4 * h + 4:,})")
+print(f"four single-task networks:   {4 * single.n_parameters:>8,}   (4 (n_x h + 2h + 1) = {4 * (n_x * h + 2 * h + 1):,})")
+print(f"four quarter-width networks: {4 * quarter.n_parameters:>8,}")
+
+# %% [markdown]
+# ## Condition 1: shared low-level features — one network or four?
+#
+# `experiments.sharing.run` trains, on the same scenes, one `SharedMLP([n_x, h, 4])`, four
+# `SharedMLP([n_x, h, 1])` and four `SharedMLP([n_x, h // 4, 1])`, and records each task's held-out
+# accuracy and average precision. The lecture predicts that the shared network does at least as
+# well as the four separate ones, because what it learns for one task (where the road is, what a
+# red object looks like) is useful for the others.
+
+# %%
+sharing = experiments.sharing.run(fast=FAST, progress=not FAST)
+print("settings:", sharing.settings, f"\n({sharing.seconds:.1f} s)\n")
+print(sharing.to_markdown("accuracy"))
+print()
+for cond in sharing.conditions:
+    mean_acc = np.mean([sharing.get(cond, task, "accuracy").mean for task in sharing.tasks])
+    print(f"{cond:<20} accuracy, mean over the four tasks: {mean_acc:.3f}   ({sharing.notes['parameters'][cond]:,} parameters)")
+
+# %%
+fig = experiments.plot(sharing)
+
+# %% [markdown]
+# The bars are grouped by task; the error bars are the spread over seeds. An earlier run of the
+# **full** setting is stored with the package's documentation; if this checkout has it, here it is,
+# with the settings it ran with:
+
+# %%
+stored = FIGURES / "sharing.json"
+if stored.exists():
+    full = experiments.ExperimentResult.from_json(stored)
+    print(f"stored full run, {full.seconds:.0f} s, settings {full.settings}\n")
+    print(full.to_markdown("accuracy"))
+else:
+    print("no stored full run here; make one with: python -m mtl_numpy.experiments sharing --out docs/figures")
+
+# %% [markdown]
+# How to read the two tables: compare `multi_task` with `single_task` task by task, and look at the
+# `±`: a difference smaller than the spread over seeds is not a difference. docs/experiments.md
+# (section 1) discusses the stored full run: there the one shared network is level with four
+# single-task networks that have four times its parameters, and with four quarter-width networks
+# that have as many; sharing bought parameter efficiency, not accuracy. The reason it gives: in
+# this experiment *every* task has all of its labels, and a plain MLP learns weak features for these
+# scenes (the pedestrian task stays near chance), so there is little a task could borrow. The next
+# two conditions make the situation more favourable to sharing.
+
+# %% [markdown]
+# ## Condition 2: the other tasks have much more data
+#
+# Now make one task, the *focus* task (`traffic_light`), poor in labels: it keeps only a fraction
+# $f$ of them, the other three keep all of theirs. A data set's `hide_labels` hides labels per task
+# (notebook 1's exercise 2); here is what a 3% focus task looks like:
+
+# %%
+scenes = mtl.datasets.driving_scenes(800, image_size=16, missing=0.0, seed=0)
+part = scenes.hide_labels((0.0, 0.0, 0.0, 0.97), seed=0)
+print(part)
+print("labelled examples per task:", dict(zip(part.tasks, (~np.isnan(part.Y)).sum(axis=1).tolist())))
+
+# %% [markdown]
+# `experiments.data_amounts.run` compares, for each fraction $f$, on the focus task only:
+#
+# * `single_task`: a network trained on the focus task's labelled examples alone (given at least as
+#   many mini-batch steps as the multi-task run, so that "few data" does not also mean "few steps");
+# * `multi_task`: one network on all examples, all four tasks, '?' masked;
+# * `multi_task_shuffled`, **Caruana's control**: the same, but the other three tasks' labels are
+#   permuted across examples. They still have as many labels, but the labels no longer describe the
+#   picture, so there are no shared features to learn from them. A gain that survives the shuffle is
+#   not due to shared features (it could be, for instance, a regularising effect of the extra
+#   outputs); a gain that disappears with it is.
+#
+# `gain` and `gain_shuffled` are the paired differences from `single_task`. The lecture predicts
+# `gain` > 0 when the focus task is poor and the others rich, and `gain_shuffled` ≈ 0.
+
+# %%
+amounts = experiments.data_amounts.run(fast=FAST, progress=not FAST)
+print("settings:", amounts.settings, f"\n({amounts.seconds:.1f} s)")
+print("labelled focus examples per seed:", amounts.notes["focus_labels"], "\n")
+print(amounts.to_markdown("accuracy"))
+print()
+focus = amounts.tasks[0]
+for f in amounts.params:
+    g, gs = amounts.get("gain", focus, "accuracy", f), amounts.get("gain_shuffled", focus, "accuracy", f)
+    print(f"{focus} labelled fraction {f:g}: gain {g.mean:+.3f} ± {g.std:.3f}, shuffled control {gs.mean:+.3f} ± {gs.std:.3f}")
+
+# %%
+fig = experiments.plot(amounts)
+
+# %%
+stored = FIGURES / "data_amounts.json"
+if stored.exists():
+    full = experiments.ExperimentResult.from_json(stored)
+    print(f"stored full run, {full.seconds:.0f} s, settings {full.settings}\n")
+    print(full.to_markdown("accuracy"))
+else:
+    print("no stored full run here; make one with: python -m mtl_numpy.experiments data_amounts --out docs/figures")
+
+# %% [markdown]
+# Read the printed gains line by line: is `gain` above zero by more than its spread, and does the
+# shuffled control stay near zero? With two seeds of 800 scenes (the fast setting) the spread is
+# as large as any effect; the full setting (3 seeds, 4,000 scenes, fractions from 1% to 100%) is
+# the one to draw conclusions from. Two things make the lecture's prediction hard to see with these
+# models: when the focus task has only a few dozen labels, even the multi-task network may learn
+# nothing about traffic lights, and when the shared MLP learns weak features for *every* task
+# (condition 1), the other tasks have little to lend.
+
+# %% [markdown]
+# ## Using every partly labelled example: the masked cost
+#
+# Condition 2 is about labels per task, and the lecture's masked cost is what lets the labels of
+# different tasks add up: an image with a '?' for traffic light still teaches the network about
+# cars. The two obvious alternatives throw that away or corrupt it. `experiments.masking.run`
+# trains the same network three ways at several missing rates (the same for every task):
+#
+# * `masked`: the lecture's cost, '?' enters neither cost nor gradient;
+# * `zero_filled`: '?' replaced by 0, the biased labels of notebook 2;
+# * `dropped`: only the examples labelled for *every* task are kept. With a missing rate $q$ per
+#   label, independently, a fraction $(1-q)^4$ of the examples survives.
+#
+# Besides accuracy it records the calibration `bias`: the mean predicted probability minus the
+# true base rate of the task (0 for a calibrated model; notebook 2 predicts $-q\,p$ for
+# `zero_filled`).
+
+# %%
+masking = experiments.masking.run(fast=FAST, progress=not FAST)
+print("settings:", masking.settings, f"\n({masking.seconds:.1f} s)\n")
+m_train = masking.settings["m_train"]
+for q, kept in masking.notes["fully_labelled_examples"].items():
+    print(f"missing rate {float(q):.1f}: fully labelled examples kept by 'dropped' {kept} of {m_train}"
+          f"   (expected (1 - q)^4 m = {(1 - float(q)) ** 4 * m_train:.0f})")
+print()
+print(masking.to_markdown("bias"))
+print()
+print(masking.to_markdown("accuracy"))
+
+# %%
+fig = experiments.plot(masking)
+
+# %% [markdown]
+# At missing rate 0 the three conditions are the same training run (the tables agree exactly). As
+# the rate grows, compare the `bias` rows and the left panel: filling with 0 pushes every task's
+# mean probability down, the systematic error of notebook 2, which no amount of data removes;
+# the masked cost has no such push. `dropped` keeps only true labels, so it has no systematic bias
+# either, but it trains on a handful of examples (the counts printed above) and its numbers are
+# correspondingly noisy. Masking is the only one of the three that is both unbiased and uses all
+# the data.
+
+# %% [markdown]
+# ## Condition 3: a big enough network (Caruana)
+#
+# `experiments.network_size.run` sweeps the width $h$ of the shared layer. For each width it trains
+# one multi-task network `[n_x, h, 4]` and four single-task networks `[n_x, h, 1]` (each as wide as
+# the shared one), and records the paired difference `multi_minus_single` per task. Caruana's
+# finding, as the lecture quotes it: with a network too small for all the tasks, the tasks compete
+# for its few units and sharing hurts; with a network big enough, it does not.
+
+# %%
+size = experiments.network_size.run(fast=FAST, progress=not FAST)
+print("settings:", size.settings, f"\n({size.seconds:.1f} s)\n")
+print(size.to_markdown("accuracy"))
+
+# %%
+fig = experiments.plot(size)
+
+# %% [markdown]
+# Left: the gain from sharing per task against the width (log scale); right: the absolute accuracy
+# of both, averaged over tasks. The same average, multi-task minus single-task per width, for this
+# run and for the stored full run:
+
+# %%
+runs = {"this run": size}
+stored = FIGURES / "network_size.json"
+if stored.exists():
+    runs["stored full run"] = experiments.ExperimentResult.from_json(stored)
+else:
+    print("no stored full run here; make one with: python -m mtl_numpy.experiments network_size --out docs/figures")
+for label, res in runs.items():
+    print(f"{label}: multi-task minus single-task accuracy, mean over the four tasks")
+    for w in res.params:
+        diffs = [res.get("multi_minus_single", task, "accuracy", w).mean for task in res.tasks]
+        print(f"  width {w:>4}: {np.mean(diffs):+.3f}   (worst task {min(diffs):+.3f})")
+
+# %% [markdown]
+# What to look for: a clearly negative difference at the small widths (the shared network is too
+# small for four tasks) that shrinks towards zero as the network grows. docs/experiments.md
+# (section 2) reads the stored full run: at widths 4 and 8 the multi-task network loses badly on
+# stop sign (−0.173 ± 0.012 accuracy at width 4), at widths 1 and 2 both are at chance, and from
+# width 64 on the differences are all within about ±0.02, none of them a clear gain.
+# Caruana's "too small hurts" is there; the positive gain the lecture expects from a big enough
+# network is not, for the reasons of condition 1.
+#
+# ## Summary
+#
+# * The lecture's three conditions are three experiments: `sharing` (one network or four),
+#   `data_amounts` (a label-poor task beside label-rich ones, with Caruana's shuffle control) and
+#   `network_size` (the gain from sharing against the shared width).
+# * Sharing always buys parameter efficiency: one shared network has about a quarter of the
+#   parameters of four separate ones of the same width.
+# * A network too small for all the tasks makes multi-task learning hurt (Caruana): visible in the
+#   stored full run at widths 4 and 8.
+# * Whether sharing also buys *accuracy* depends on the tasks having useful features to share and
+#   on the focus task being poor in labels; the shuffle control separates shared features from
+#   other effects. Read every gain together with its spread over seeds.
+# * The masked cost is what lets partly labelled examples count: filling '?' with 0 biases the
+#   model, dropping incomplete examples throws most of them away.
+#
+# ## Exercises
+#
+# 1. Run `experiments.data_amounts.run(seeds=(0, 1, 2), fractions=(0.01, 0.1, 1.0), m_train=2000)`
+#    and plot it. At which fraction is the gain largest, and does the shuffled control follow it?
+# 2. The sharing experiment on the *digits* tasks: train one `mtl.SharedMLP([64, 32, 4])` and four
+#    `mtl.SharedMLP([64, 32, 1])` on `mtl.datasets.digits_tasks()` (first 1,400 digits for training,
+#    the rest for testing). The four digit questions are all functions of the digit's class: do
+#    they share more than the four scene questions?
+# 3. In `experiments.network_size.run`, the single-task networks are as wide as the shared one.
+#    Argue why a comparison at equal *total* parameters (as `single_task_quarter` does) would move
+#    the curve, and in which direction.
+'''
+
+
+# --------------------------------------------------------------------------------------------
+# 07 Transfer learning A -> B
+# --------------------------------------------------------------------------------------------
+NB07 = r'''
+# %% [markdown]
+# # 7. Transfer learning A → B
+#
+# **What we are about to do, and why.** Multi-task learning trains all the tasks *at the same
+# time*. Transfer learning, the lecture's neighbour, trains them *one after the other*: first a
+# network on a task A with lots of data, then the same network, with a new output layer, on the
+# task B you care about, which has little. The lecture's example pretrains on a million everyday
+# images and fine-tunes on a hundred or a thousand radiology images, and says when this makes
+# sense:
+#
+# * A and B have the **same input** $x$ (here: the same kind of image);
+# * A has **a lot more data** than B;
+# * **low-level features from A** could be helpful for B.
+#
+# And how: with very little data for B, retrain only the new last layer (keep A's features
+# frozen); with more, retrain all the layers, starting from A's values (*fine-tuning*). This
+# notebook builds both by hand on real data (scikit-learn's handwritten digits, four yes/no
+# questions per digit), checks that "frozen" really means frozen, and then runs the package's
+# `transfer` experiment, which compares training from scratch, fine-tuning the head only and
+# fine-tuning everything, on the digits and on the driving scenes, as the amount of B data grows.
+
+# %%
+{SETUP}
+from pathlib import Path
+from mtl_numpy import experiments
+
+# Tables of an earlier full run, if this checkout has them (python -m mtl_numpy.experiments NAME --out docs/figures)
+FIGURES = Path("..") / "docs" / "figures"
+
+# %% [markdown]
+# ## The math
+#
+# Write the network as a *trunk* $a = g(x;\ \theta)$ (every layer but the last, parameters
+# $\theta = W^{[1]}, b^{[1]}, \dots, W^{[L-1]}, b^{[L-1]}$) and a *head*, the output layer
+# $\hat y = \sigma(W^{[L]} a + b^{[L]})$.
+#
+# 1. **Pretraining on A**: minimise the masked cost $J_A(\theta, W^{[L]}_A, b^{[L]}_A)$ over
+#    A's examples, with one output per A task.
+# 2. **Transfer**: a new network for B with the same trunk shape; copy $\theta$ from step 1 and
+#    initialise a new head $W^{[L]}_B, b^{[L]}_B$ at random (B has its own number of outputs).
+# 3. **Fine-tune on B**, one of two ways:
+#    * *head only*: update only $W^{[L]}_B, b^{[L]}_B$. The trunk is frozen, so $a = g(x;\theta)$ is a
+#      fixed feature vector and this is logistic regression on A's features: few parameters, hard to
+#      overfit with little data;
+#    * *all layers*: update everything, starting from $\theta$ instead of a random initialisation.
+#
+# Freezing is a statement about the optimizer, not the gradient: backpropagation still computes
+# $dW^{[1]}, \dots$ but the update $W := W - \alpha\,(\cdot)$ is applied to the head alone.
+# `experiments.TrainableSubset(optimizer, names)` wraps any optimizer of the package that way, and
+# `experiments.transfer.transfer_trunk(pretrained, model)` copies every layer but the last.
+
+# %% [markdown]
+# ## The data: digits, tasks A and task B
+#
+# `mtl.datasets.digits_tasks()` gives 1,797 real $8 \times 8$ digits with four labels each:
+# *even*, *greater or equal to 5*, *prime* (tasks A) and *has a closed loop* (task B). All four are
+# functions of the digit's class, so a trunk that learned to tell digits apart for A should help B.
+# We hold out 400 digits for testing, give B only a handful of labelled digits, and give A all the
+# rest.
+
+# %%
+digits = mtl.datasets.digits_tasks(seed=0)
+X = digits.flat()                                     # (64, 1797)
+order = np.random.default_rng(0).permutation(digits.m)
+n_B = 20
+test, B, A = order[:400], order[400:400 + n_B], order[400 + n_B:]
+print(digits)
+print(f"task A ({', '.join(digits.tasks[:3])}): {A.size} digits;  task B ({digits.tasks[3]}): {B.size} digits;  test: {test.size}")
+print("classes among B's digits:", np.bincount(digits.digits[B], minlength=10).tolist())
+
+# %% [markdown]
+# ## Pretraining on A
+#
+# A `SharedMLP([64, 64, 32, 3])`: a trunk of two hidden layers and three sigmoid outputs, trained
+# with `mtl.fit` on A's three tasks.
+
+# %%
+epochs_A = 30
+pretrained = mtl.SharedMLP([64, 64, 32, 3], seed=0)
+history = mtl.fit(pretrained, X[:, A], digits.Y[:3, A], optimizer=mtl.Adam(learning_rate=1e-3),
+                  epochs=epochs_A, batch_size=64, seed=0, progress=False)
+print(f"{history.epochs} epochs on {A.size} digits, final training cost {history.train_cost[-1]:.4f}")
+print(mtl.format_metrics_table(
+    mtl.task_metrics(digits.Y_true[:3, test], pretrained.predict_proba(X[:, test]), tasks=digits.tasks[:3]),
+    title="tasks A, held-out digits"))
+
+# %% [markdown]
+# ## Transfer, then fine-tune on 20 examples of B
+#
+# Three networks of the same shape `[64, 64, 32, 1]` for B, each trained for the same number of
+# steps on the same 20 digits:
+#
+# * `scratch`: random initialisation, every layer trained;
+# * `finetune_head`: trunk copied from the pretrained network, only `W3`, `b3` trained;
+# * `finetune_all`: trunk copied, every layer trained.
+#
+# With 20 examples a mini-batch of 64 is the whole set, so one epoch is one step. We give each
+# network 1,000 steps: a new, random head trained on its own learns slowly, since Adam moves each
+# weight by at most about the learning rate ($10^{-3}$) per step. The check: how far did `W1` move
+# during training? It must be exactly 0 for the frozen trunk.
+
+# %%
+steps_B = 1000
+AL_B, moved = {}, {}
+for cond in ("scratch", "finetune_head", "finetune_all"):
+    model = mtl.SharedMLP([64, 64, 32, 1], seed=1)
+    optimizer = mtl.Adam(learning_rate=1e-3)
+    if cond != "scratch":
+        trunk, head = experiments.transfer.transfer_trunk(pretrained, model)
+        if cond == "finetune_head":
+            optimizer = experiments.TrainableSubset(optimizer, head)
+    W1_before = model.params["W1"].copy()
+    mtl.fit(model, X[:, B], digits.Y[3:, B], optimizer=optimizer, epochs=steps_B, batch_size=64, seed=0,
+            progress=False)
+    moved[cond] = float(np.max(np.abs(model.params["W1"] - W1_before)))
+    AL_B[cond] = model.predict_proba(X[:, test])
+print("copied (trunk):", trunk, "  trained in finetune_head:", head)
+for cond in AL_B:
+    print(f"{cond:<14} max |change of W1| during training = {moved[cond]:.3g}")
+
+metrics_B = {cond: mtl.task_metrics(digits.Y_true[3:, test], AL, tasks=digits.tasks[3:]) for cond, AL in AL_B.items()}
+print()
+for cond, met in metrics_B.items():
+    row = met[digits.tasks[3]]
+    print(f"{cond:<14} {digits.tasks[3]} on held-out digits: accuracy {row['accuracy']:.3f}, average precision {row['average_precision']:.3f}")
+
+# %%
+from mtl_numpy.plotting import plot_task_metrics
+
+fig = plot_task_metrics(metrics_B, metric="accuracy")
+fig.axes[0].set_title(f"task B ({digits.tasks[3]}) after {n_B} labelled digits");
+
+# %% [markdown]
+# The printed accuracies are one seed and 20 examples: a single draw, not a conclusion. The
+# `transfer` experiment below repeats it over seeds and for several sizes of B.
+#
+# ## The experiment: scratch vs fine-tune, as B grows
+#
+# `experiments.transfer.run` does the above for each number `n_B` of labelled B examples, with
+# several seeds, in two settings:
+#
+# * **scenes**: A = pedestrian, car and stop sign on `m_A` driving scenes (see the settings
+#   printed below); B = traffic light, with `n_B` labelled scenes drawn apart from A's;
+# * **digits**: A = even, ≥ 5, prime; B = closed loop (as above).
+#
+# Small training sets get at least `min_steps` mini-batch steps, so that a small B is not also a
+# short training. The lecture predicts: pretraining helps most when B is smallest, the
+# advantage shrinks as B grows (with enough B data, scratch catches up), and head-only
+# fine-tuning is the safe choice with the very least data, provided A's features suit B.
+
+# %%
+transfer = experiments.transfer.run(fast=FAST, progress=not FAST)
+print("settings:", transfer.settings, f"\n({transfer.seconds:.1f} s)\n")
+print(transfer.to_markdown("accuracy"))
+print()
+for task in transfer.tasks:
+    for n in transfer.params:
+        rows = {c: transfer.select(c, task, "accuracy", n) for c in transfer.conditions}
+        if all(rows.values()):
+            s = rows["scratch"][0].mean
+            print(f"{task:<14} n_B = {n:>4}: fine-tune all {rows['finetune_all'][0].mean - s:+.3f},"
+                  f" head only {rows['finetune_head'][0].mean - s:+.3f}   (accuracy minus scratch)")
+
+# %%
+fig = experiments.plot(transfer)
+
+# %%
+stored = FIGURES / "transfer.json"
+if stored.exists():
+    full = experiments.ExperimentResult.from_json(stored)
+    print(f"stored full run, {full.seconds:.0f} s, settings {full.settings}\n")
+    print(full.to_markdown("accuracy"))
+else:
+    print("no stored full run here; make one with: python -m mtl_numpy.experiments transfer --out docs/figures")
+
+# %% [markdown]
+# How to read it: one panel per task B, accuracy against the number of labelled B examples (log
+# scale), one line per condition; the printed differences are the same comparison in numbers.
+# Look at the smallest `n_B` first (where the lecture expects pretraining to matter), then at how
+# the gap changes as `n_B` grows.
+#
+# The two panels need not agree, and the lecture's three conditions say why. On the digits, A and B
+# are questions about the same ten classes: a trunk that separates the classes serves B directly.
+# On the driving scenes the MLP's features are weak for every task (docs/experiments.md,
+# "a caveat that matters for reading every MLP table"), so there is little in A's trunk for B to
+# use: condition three, "low-level features from A could be helpful for B", is what fails.
+#
+# Head-only fine-tuning depends on A's features most, since it can only recombine them linearly,
+# and it has a handicap in this experiment that has nothing to do with the lecture: every
+# condition gets the same number of steps at the same learning rate, and a random head trained
+# alone moves slowly (see above). So a poor head-only line here may mean "not trained long
+# enough" rather than "A's features are no use": compare it with the hand-made run above, which
+# gave the head 1,000 steps, and see exercise 3.
+#
+# ## Summary
+#
+# * Transfer learning = pretrain on A, copy the trunk, put a new head for B, fine-tune. It makes
+#   sense when A and B share the input, A has much more data, and A's features are useful for B.
+# * "Head only" is logistic regression on frozen features: a `TrainableSubset` optimizer updates
+#   only the head (the trunk's change printed above is exactly 0). "All layers" starts from A's
+#   trunk and trains everything.
+# * The benefit is largest with the least B data and fades as B grows; on tasks whose features do
+#   not transfer it can be nothing at all.
+# * Multi-task learning trains A and B together instead, which the lecture notes is used less often
+#   in practice than transfer learning, except in computer vision object detection.
+#
+# ## Exercises
+#
+# 1. Turn the lecture's condition around: pretrain on only 20 digits of A and fine-tune on 300 of
+#    B. Does the pretrained start still help?
+# 2. Make B harder to reach from A: with `digits_tasks`, pretrain on `closed_loop` and `prime` and
+#    transfer to `even`. Compare head-only and full fine-tuning for `n_B` = 20 and 200.
+# 3. Repeat the hand-made run with `steps_B` = 60, 300 and 1,000 and print the three accuracies
+#    each time. How does the ranking of head-only, full fine-tuning and scratch change with the
+#    number of steps? What would a fair comparison give each condition (same steps, or same
+#    tuning effort: e.g. its own learning rate)?
+'''
+
+
+# --------------------------------------------------------------------------------------------
+# 08 End-to-end vs a hand-designed pipeline
+# --------------------------------------------------------------------------------------------
+NB08 = r'''
+# %% [markdown]
+# # 8. End-to-end learning vs a hand-designed pipeline
+#
+# **What we are about to do, and why.** The lecture's other neighbour is end-to-end deep learning:
+# instead of a pipeline of stages designed by hand (for speech: audio → hand-designed features →
+# phonemes → words → transcript), one network learns the whole mapping $x \to y$ (audio →
+# transcript). Its verdict: end-to-end learning "lets the data speak" and needs less hand design,
+# but it **needs a lot of data**, and it throws away hand-designed components that carry real
+# knowledge. With little data the pipeline tends to win; with enough, end-to-end overtakes it. The
+# key question is whether you have enough data to learn a function of the complexity needed to map
+# $x$ to $y$.
+#
+# Our four questions are the "detect cars, pedestrians, signs" stage of the lecture's self-driving
+# pipeline, so we can run the comparison on them. The hand-designed system: colour and edge
+# statistics that a person chose because they *should* indicate a stop sign (red), a traffic light
+# (lamp colours), a car (dark wheels), a pedestrian (skin), fed to logistic regression. The
+# end-to-end system: a `SharedCNN` on the raw pixels. We look at what the hand-designed features
+# capture, then run `experiments.end_to_end` across training-set sizes and find where the CNN
+# overtakes.
+
+# %%
+{SETUP}
+from pathlib import Path
+from mtl_numpy import experiments
+
+# Tables of an earlier full run, if this checkout has them (python -m mtl_numpy.experiments NAME --out docs/figures)
+FIGURES = Path("..") / "docs" / "figures"
+
+# %% [markdown]
+# ## The math: two systems for the same four outputs
+#
+# **Pipeline.** A fixed, hand-designed feature map $f(x) \in \mathbb{R}^{211}$
+# (`experiments.end_to_end.hand_features`), standardised with the training set's mean $\mu$ and
+# standard deviation $s$, then one sigmoid per task:
+#
+# $$\hat y = \sigma\big(W\,\tfrac{f(x) - \mu}{s} + b\big), \qquad W \in \mathbb{R}^{4 \times 211},$$
+#
+# that is logistic regression, a `SharedMLP([211, 4])` with no hidden layer, trained with the masked
+# cost and `mtl.fit`. Only $W$ and $b$ are learned; everything in $f$ was decided by a person.
+#
+# **End-to-end.** A `SharedCNN` (notebook 5) on the raw $16 \times 16 \times 3$ pixels: two conv
+# blocks (8 and 16 filters), a dense layer of 32 units, four sigmoids. Every stage, including what
+# plays the role of $f$, is learned from the labels.
+#
+# The features, per image: for each of seven colour masks (stop-sign red, dark, pole grey, white,
+# green lamp, amber lamp, skin) the fraction of pixels in the whole image and in each cell of a
+# $4 \times 4$ grid ($7 \times 17 = 119$); the mean colour of each cell ($16 \times 3 = 48$); a
+# 4-bin histogram per channel ($3 \times 4 = 12$); the fraction of strong horizontal and vertical
+# edges per cell ($2 \times 16 = 32$). In all $119 + 48 + 12 + 32 = 211$.
+
+# %%
+scenes = mtl.datasets.driving_scenes(600, image_size=16, missing=0.0, seed=0)
+F = experiments.end_to_end.hand_features(scenes.X)
+print("hand_features:", scenes.X.shape, "->", F.shape, f"  (7 * 17 + 48 + 12 + 32 = {7 * 17 + 48 + 12 + 32})")
+
+pipeline = mtl.SharedMLP([F.shape[0], 4])
+cnn = mtl.SharedCNN(input_shape=(16, 16, 3), conv_channels=(8, 16), hidden=(32,))
+print(f"pipeline's learned part (logistic regression): {pipeline.n_parameters:,} parameters")
+print(f"end-to-end CNN:                                {cnn.n_parameters:,} parameters")
+
+# %% [markdown]
+# ## What the hand-designed features know
+#
+# Row $17k$ of $F$ is the whole-image fraction of colour mask $k$. If a feature was well chosen, its
+# mean should differ between the scenes that contain the object and those that do not. The table
+# prints, for each colour fraction and each task, the mean over scenes *with* the object minus the
+# mean over scenes *without* it, computed on the 600 scenes above (positive: more of that colour when
+# the object is there).
+
+# %%
+masks = ("stop-sign red", "dark", "pole grey", "white", "green lamp", "amber lamp", "skin")
+print(f"{'colour fraction':<16}" + "".join(f"{task:>15}" for task in scenes.tasks))
+for k, name in enumerate(masks):
+    f = F[17 * k]
+    diffs = [f[scenes.Y_true[j] == 1].mean() - f[scenes.Y_true[j] == 0].mean() for j in range(scenes.n_tasks)]
+    print(f"{name:<16}" + "".join(f"{d:>+15.4f}" for d in diffs))
+
+# %%
+red = F[0]
+has_stop = scenes.Y_true[scenes.tasks.index("stop_sign")] == 1
+fig, ax = plt.subplots(figsize=(6.5, 3.2))
+bins = np.linspace(0, red.max(), 30)
+ax.hist(red[~has_stop], bins=bins, alpha=0.6, label="no stop sign")
+ax.hist(red[has_stop], bins=bins, alpha=0.6, label="stop sign")
+ax.set(xlabel="fraction of 'stop-sign red' pixels in the image", ylabel="scenes",
+       title="one hand-designed feature, split by the stop-sign label")
+ax.legend()
+fig.tight_layout()
+
+# %% [markdown]
+# Read the table by columns: which colour moves with which object. Some features do what their
+# designer meant (compare the stop-sign red row under `stop_sign`), some also react to other
+# objects (a red car is red too), and the histogram shows how much the two classes overlap on even
+# this, the most purpose-built feature. Logistic regression can only weigh these numbers; it can never learn a
+# feature nobody wrote down. That is the pipeline's strength with little data (a few weights to fit)
+# and its ceiling with a lot.
+#
+# ## The experiment: accuracy against the number of training scenes
+#
+# `experiments.end_to_end.run` trains both systems on the first `m` scenes of a pool, for each `m`
+# in its list of sizes and for several seeds, and evaluates both on the same held-out scenes against
+# the full truth. Small training sets get more epochs (at least `min_steps` mini-batch steps), so
+# that "little data" is not also "little training". The task `mean` in the tables is the mean over
+# the four tasks. `experiments.end_to_end.crossover(result)` returns the smallest size from which
+# the end-to-end CNN beats the pipeline at that size *and every larger one* (None if it never
+# does).
+
+# %%
+e2e = experiments.end_to_end.run(fast=FAST, progress=not FAST)
+print("settings:", e2e.settings, f"\n({e2e.seconds:.1f} s)\n")
+print(e2e.to_markdown("accuracy"))
+print()
+for m in e2e.params:
+    p, e = e2e.get("pipeline", "mean", "accuracy", m), e2e.get("end_to_end", "mean", "accuracy", m)
+    print(f"m = {m:>5}: pipeline {p.mean:.3f} ± {p.std:.3f}, end-to-end {e.mean:.3f} ± {e.std:.3f}  (difference {e.mean - p.mean:+.3f})")
+print("end-to-end overtakes from m =", experiments.end_to_end.crossover(e2e))
+
+# %%
+fig = experiments.plot(e2e)
+
+# %% [markdown]
+# One panel per task, accuracy against the number of training scenes (log scale). The fast
+# setting uses only two sizes, so it cannot show a trend; the full setting sweeps 100 to 10,000
+# scenes. An earlier full run is stored with the documentation:
+
+# %%
+stored = FIGURES / "end_to_end.json"
+if stored.exists():
+    full = experiments.ExperimentResult.from_json(stored)
+    print(f"stored full run, {full.seconds:.0f} s, settings {full.settings}\n")
+    for m in full.params:
+        p, e = full.get("pipeline", "mean", "accuracy", m), full.get("end_to_end", "mean", "accuracy", m)
+        print(f"m = {m:>5}: pipeline {p.mean:.3f} ± {p.std:.3f}, end-to-end {e.mean:.3f} ± {e.std:.3f}  (difference {e.mean - p.mean:+.3f})")
+    print("end-to-end overtakes from m =", experiments.end_to_end.crossover(full))
+    for task in (t for t in full.tasks if t != "mean"):
+        p, e = full.get("pipeline", task, "accuracy", max(full.params)), full.get("end_to_end", task, "accuracy", max(full.params))
+        print(f"  at m = {max(full.params)}: {task:<14} pipeline {p.mean:.3f}, end-to-end {e.mean:.3f}")
+    fig = experiments.plot(full)
+else:
+    print("no stored full run here; make one with: python -m mtl_numpy.experiments end_to_end --out docs/figures")
+
+# %% [markdown]
+# docs/experiments.md (section 6) reads the stored full run, made with
+# `python -m mtl_numpy.experiments end_to_end --out docs/figures`: at 100 training scenes the two
+# systems are tied on mean accuracy, the pipeline is slightly ahead at 300, and from 1,000 scenes on
+# the CNN is ahead by a margin that keeps growing, because the pipeline saturates (its features cap
+# it) while the CNN keeps learning. That is the lecture's picture. Two details disagree with it, and
+# are worth understanding: the pipeline's early advantage is small (these are generic colour
+# statistics, not a carefully engineered detector), and on the pedestrian task the pipeline wins at
+# *every* size (the pedestrian panel of the stored figure above): the small CNN never learns
+# pedestrians at $16 \times 16$, while the skin-colour feature carries some signal. A hand-designed component that encodes real
+# knowledge is exactly what the lecture says end-to-end learning gives up.
+#
+# ## Summary
+#
+# * A pipeline fits few parameters on top of features a person designed; an end-to-end network
+#   learns everything, including the features, from the labels.
+# * With little data the pipeline is as good or better; with enough data end-to-end overtakes,
+#   because the pipeline's features cap what it can learn. `crossover` finds the size where that
+#   happens.
+# * Hand-designed features are knowledge: where a task is hard to learn from the data available (a
+#   small pedestrian in 16 × 16 pixels), a good feature can keep the pipeline ahead.
+# * The lecture's test: do you have enough data to learn a function of the complexity needed to map
+#   $x$ to $y$? Here the answer changes with $m$, and the experiment measures where.
+#
+# ## Exercises
+#
+# 1. Add the hand-designed features to the end-to-end system's *data* instead of replacing it:
+#    train `mtl.SharedMLP([211 + 768, 64, 4])` on the features stacked on the flattened pixels
+#    (`np.vstack`), and compare it with both systems at 300 and 3,000 scenes.
+# 2. Remove the skin-colour rows (`F[17 * 6 : 17 * 7]`) from the features and retrain the pipeline.
+#    How much pedestrian accuracy does it lose, and what does that say about the value of one
+#    well-chosen feature?
+# 3. Run `experiments.end_to_end.run(sizes=(100, 300, 1000), seeds=(0, 1, 2))` with
+#    `conv_channels=(4, 8)` and with `(16, 32)`. Does a bigger CNN overtake the pipeline earlier or
+#    later, and why?
+'''
+
+
+# --------------------------------------------------------------------------------------------
+# 09 Making it fast
+# --------------------------------------------------------------------------------------------
+NB09 = r'''
+# %% [markdown]
+# # 9. Making it fast: NumPy, Numba and CuPy
+#
+# **What we are about to do, and why.** The experiments of notebooks 6-8 train hundreds of
+# networks; on a loaded two-core machine their full settings took ten to thirty minutes each, for
+# the three that docs/experiments.md ("Runtimes") could time. The same model can run three ways, and which is fastest depends on how much work
+# each call gets. This notebook times, on every backend this machine can run:
+#
+# * one kernel, the fused masked cost and gradient of notebook 2,
+#   `mtl.masked_logistic_cost_and_grad(ZL, Y, backend=b)`, from a thousand examples up;
+# * a whole training step (forward, masked cost, backward, Adam update) of the MLP and the CNN of
+#   notebooks 4 and 5, at several batch sizes;
+#
+# and explains the shape of the curves: fixed per-call overhead, memory-bound against compute-bound
+# work, and where a GPU starts to win. On the way: what Numba's first call costs (a compile), and the
+# one compiler flag that silently breaks the '?' labels.
+#
+# The backends (DESIGN.md, "Backends"): `numpy` is the reference, vectorised NumPy with BLAS matrix
+# products and im2col convolutions; `numba` compiles the same kernel set to machine code with
+# `@njit` (a one-pass masked cost, convolution and pooling loops, fused bias + ReLU) and keeps the
+# matrix products on BLAS; `cupy` keeps parameters and activations on the GPU, with cuBLAS products
+# and hand-written CUDA kernels. Results agree to rounding (checked below before anything is
+# timed).
+
+# %%
+{SETUP}
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import timeit
+
+# %% [markdown]
+# Numba writes the machine code it compiles to disk (`cache=True`) and later processes load it
+# from there. So that the compile time measured below is a real compile, this notebook gives Numba
+# an empty cache folder of its own (removed again at the end of the notebook). It must be set before Numba is
+# imported, which `mtl.available_backends()` does.
+
+# %%
+os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="mtl_numba_cache_")
+backends = mtl.available_backends()
+print("backends that run here:", backends)
+for name in backends:
+    print(f"  {name:<6} {mtl.get_backend(name).__name__}")
+
+# %% [markdown]
+# ## The kernel, and what it costs per example
+#
+# For each entry $(j, i)$ of the $4 \times m$ logits, with $N = m$:
+#
+# $$J \mathrel{+}= \tfrac{1}{N}\big[\max(z,0) - z y + \log(1 + e^{-|z|})\big], \qquad
+# dZ_{ji} = \tfrac{1}{N}\,(\sigma(z) - y), \qquad \text{only where } y \text{ is not } \texttt{nan}.$$
+#
+# In float32 each entry reads $z$ (4 bytes) and $y$ (4 bytes) and writes $dZ$ (4 bytes): 12 bytes
+# of memory traffic for a few tens of arithmetic operations (one exponential, one logarithm, a
+# handful of multiplications and additions). That ratio, operations per byte, is the kernel's
+# **arithmetic intensity**, and it is low: a processor can do far more arithmetic per second than
+# its memory can deliver bytes for this kernel, so once the input is large, the time is set by
+# memory bandwidth (*memory-bound*), not by arithmetic. Below that, the time is set by what every
+# call pays whatever its size: Python, checking the inputs, starting a kernel (*overhead-bound*).
+#
+# The NumPy backend needs several passes over memory (one per NumPy operation, each writing a
+# temporary array); the Numba kernel makes one pass. Logits with a realistic spread, 30% '?' labels:
+
+# %%
+rng = np.random.default_rng(0)
+sizes = (1_000, 10_000, 100_000) if FAST else (1_000, 10_000, 100_000, 1_000_000, 10_000_000)
+ZL_all = (3 * rng.standard_normal((4, max(sizes)))).astype(np.float32)
+Y_all = np.where(rng.random((4, max(sizes))) < 0.3, np.nan, rng.random((4, max(sizes))) < 0.5).astype(np.float32)
+print(f"ZL {ZL_all.shape} {ZL_all.dtype}, Y with {np.isnan(Y_all).mean():.0%} '?'; sizes m = {sizes}")
+
+# %% [markdown]
+# ## Numba's first call is a compile
+#
+# `@njit` compiles a function the first time it is called with a new combination of argument
+# types (here: float32 arrays), through LLVM, to machine code; the call returns only when that is
+# done. Later calls with the same types run the compiled code directly. So time the first call
+# separately from the steady state, and never count it in a benchmark. With `cache=True` the
+# machine code also goes to disk, and a *new* process with the same types loads it instead of
+# compiling again: the last number below is the first call in a fresh Python process that uses
+# the cache the first call just wrote (it still pays Numba's one-time start-up in that process,
+# but no compile).
+
+# %%
+if "numba" in backends:
+    ZL, Y = np.ascontiguousarray(ZL_all[:, :1000]), np.ascontiguousarray(Y_all[:, :1000])
+    calls = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        mtl.masked_logistic_cost_and_grad(ZL, Y, backend="numba")
+        calls.append(time.perf_counter() - t0)
+    print(f"numba, 1st call: {calls[0] * 1e3:8.1f} ms   (compile + run)")
+    print(f"numba, 2nd call: {calls[1] * 1e3:8.3f} ms")
+    print(f"numba, 3rd call: {calls[2] * 1e3:8.3f} ms   -> compile time about {(calls[0] - calls[2]) * 1e3:.0f} ms")
+
+    new_process = (
+        "import time, numpy as np, mtl_numpy as mtl; mtl.get_backend('numba'); "
+        "Z = np.zeros((4, 1000), np.float32); Y = np.ones((4, 1000), np.float32); "
+        "t0 = time.perf_counter(); mtl.masked_logistic_cost_and_grad(Z, Y, backend='numba'); "
+        "print(time.perf_counter() - t0)")
+    out = subprocess.run([sys.executable, "-c", new_process], capture_output=True, text=True, check=True)
+    print(f"numba, 1st call in a new process, machine code loaded from the cache: {float(out.stdout) * 1e3:.1f} ms")
+else:
+    print("Numba is not installed here (pip install 'mtl-numpy[numba]'): nothing to compile")
+
+# %% [markdown]
+# The same happens for every kernel of a training step: the first step of a Numba model compiles
+# the convolution, pooling and ReLU kernels it uses (the step timings below print it too). That is
+# why the benchmarks warm up before timing and report the first step on its own line. (Run this
+# notebook's cells a second time in the same kernel and the "1st call" is no longer a compile: the
+# code is already in memory. Restart the kernel to measure it again.)
+#
+# ## Check before timing
+#
+# A fast wrong answer is worth nothing, so first: every backend against the NumPy reference, on
+# the same inputs.
+
+# %%
+ZL, Y = np.ascontiguousarray(ZL_all[:, :10_000]), np.ascontiguousarray(Y_all[:, :10_000])
+J_ref, dZ_ref = mtl.masked_logistic_cost_and_grad(ZL, Y, backend="numpy")
+for name in backends:
+    J, dZ = mtl.masked_logistic_cost_and_grad(ZL, Y, backend=name)
+    print(f"{name:<6} J = {J:.7f}   |J - J_numpy| / J_numpy = {abs(J - J_ref) / J_ref:.1e}"
+          f"   max |dZL - dZL_numpy| = {np.max(np.abs(mtl.to_numpy(dZ) - dZ_ref)):.1e}")
+
+# %% [markdown]
+# ## Timing the kernel
+#
+# On a CPU, the standard library is enough: `timeit.repeat` runs a function `number` times per
+# repeat, and we keep the **best** of several repeats (the others were slowed by something else
+# on the machine; the minimum is the closest to what the code itself costs). Small calls run many
+# times per repeat, so that each timed block is long compared with the clock's resolution. Every
+# function is called once before timing (a warm-up: compiled, caches filled).
+#
+# A GPU needs more care: CuPy calls return as soon as the work is *queued*, so a host clock around
+# them measures the queueing, not the work. `cupyx.profiler.benchmark` records CUDA events around
+# each call and synchronizes; we keep its best GPU time. (This kernel returns the cost as a Python
+# float, which waits for the GPU anyway; a training step's last Adam update does not.)
+
+# %%
+def best_time(f, number=1, repeat=5):
+    return min(timeit.repeat(f, number=number, repeat=repeat)) / number
+
+
+cpu_backends = [name for name in backends if name != "cupy"]
+kernel_times = {name: {} for name in cpu_backends}
+for m in sizes:
+    ZL, Y = np.ascontiguousarray(ZL_all[:, :m]), np.ascontiguousarray(Y_all[:, :m])
+    for name in cpu_backends:
+        f = lambda: mtl.masked_logistic_cost_and_grad(ZL, Y, backend=name)
+        f()
+        kernel_times[name][m] = best_time(f, number=max(1, 200_000 // m), repeat=5)
+    print(f"m = {m:>10,}: " + "   ".join(
+        f"{name} {kernel_times[name][m] * 1e3:9.3f} ms ({kernel_times[name][m] / m * 1e9:6.1f} ns/example)" for name in cpu_backends))
+
+# %%
+if "cupy" in backends:
+    import cupy as cp
+    from cupyx.profiler import benchmark
+
+    kernel_times["cupy"] = {}
+    for m in sizes:
+        ZL_gpu = cp.asarray(np.ascontiguousarray(ZL_all[:, :m]))
+        Y_gpu = cp.asarray(np.ascontiguousarray(Y_all[:, :m]))
+        result = benchmark(mtl.masked_logistic_cost_and_grad, (ZL_gpu, Y_gpu), {"backend": "cupy"},
+                           n_repeat=20, n_warmup=3)
+        kernel_times["cupy"][m] = float(result.gpu_times.min())
+        print(f"m = {m:>10,}: cupy {kernel_times['cupy'][m] * 1e3:9.3f} ms ({kernel_times['cupy'][m] / m * 1e9:6.2f} ns/example)")
+else:
+    print("no GPU here: CuPy cannot run on this machine, so there is no cupy line in the figures below")
+
+# %% [markdown]
+# These are the times of the public function, which also checks its inputs (finite logits, labels
+# in {0, 1, nan}) before calling the backend's kernel; models check once per batch and then call
+# the kernel directly. Exercise 1 times the kernel alone.
+#
+# ## Timing a whole training step
+#
+# One step is what `mtl.fit` does per mini-batch: `model.cost_and_grads(X, Y)` (forward, masked
+# cost, backward), then `optimizer.update(model.params, grads)`. The two models are the
+# benchmarks' reference models: the MLP $3072 \to 256 \to 128 \to 4$ of notebook 4 and the default
+# `SharedCNN` of notebook 5 (two conv blocks of 16 and 32 filters, a dense layer of 64), float32.
+# The same seed gives the same initial parameters on every backend, so the first step's cost and
+# $dW^{[1]}$ can be compared with NumPy's before timing (`gradient_difference` is notebook 2's
+# $\lVert a - b\rVert / (\lVert a\rVert + \lVert b\rVert)$). The first step is timed on its own
+# (Numba compiles there), and the steady state is the best of several steps.
+
+# %%
+step_sizes = {"MLP": (8, 32, 128) if FAST else (8, 32, 128, 512, 2048),
+              "CNN": (8, 32) if FAST else (8, 32, 128, 512)}
+repeat = 3 if FAST else 7
+step_times, first_step, reference, inputs = {}, {}, {}, {}
+for kind, batch_sizes in step_sizes.items():
+    for m in batch_sizes:
+        X = rng.random((3072, m), dtype=np.float32) if kind == "MLP" else rng.random((m, 32, 32, 3), dtype=np.float32)
+        Y = np.ascontiguousarray(Y_all[:, :m])
+        inputs[kind, m] = (X, Y)
+        for name in cpu_backends:
+            model = mtl.SharedMLP([3072, 256, 128, 4], seed=0, backend=name) if kind == "MLP" else mtl.SharedCNN(seed=0, backend=name)
+            optimizer = mtl.Adam(learning_rate=1e-3)
+            t0 = time.perf_counter()
+            J, grads = model.cost_and_grads(X, Y)
+            optimizer.update(model.params, grads)
+            first = time.perf_counter() - t0
+            if name == "numpy":
+                reference[kind, m] = (J, grads["dW1"])
+            J_ref, dW1_ref = reference[kind, m]
+            step = lambda: optimizer.update(model.params, model.cost_and_grads(X, Y)[1])
+            step_times.setdefault((kind, name), {})[m] = best_time(step, repeat=repeat)
+            first_step.setdefault((kind, name), first)
+            print(f"{kind} {name:<6} m = {m:>5}: first step {first * 1e3:8.1f} ms, then {step_times[kind, name][m] * 1e3:8.2f} ms/step"
+                  f"   check: cost {abs(J - J_ref) / J_ref:.0e}, dW1 {mtl.gradcheck.gradient_difference(grads['dW1'], dW1_ref):.0e}")
+
+# %%
+if "cupy" in backends:
+    import cupy as cp
+    from cupyx.profiler import benchmark
+
+    for kind, batch_sizes in step_sizes.items():
+        for m in batch_sizes:
+            X, Y = (cp.asarray(a) for a in inputs[kind, m])      # the CPU runs' inputs, copied to the GPU once
+            model = mtl.SharedMLP([3072, 256, 128, 4], seed=0, backend="cupy") if kind == "MLP" else mtl.SharedCNN(seed=0, backend="cupy")
+            optimizer = mtl.Adam(learning_rate=1e-3)
+            t0 = time.perf_counter()
+            J, grads = model.cost_and_grads(X, Y)
+            optimizer.update(model.params, grads)
+            cp.cuda.Device().synchronize()
+            first_step.setdefault((kind, "cupy"), time.perf_counter() - t0)
+            J_ref, dW1_ref = reference[kind, m]
+            step = lambda: optimizer.update(model.params, model.cost_and_grads(X, Y)[1])
+            result = benchmark(step, n_repeat=repeat, n_warmup=2)
+            step_times.setdefault((kind, "cupy"), {})[m] = float(result.gpu_times.min())
+            print(f"{kind} cupy   m = {m:>5}: {step_times[kind, 'cupy'][m] * 1e3:8.3f} ms/step   check: cost {abs(J - J_ref) / J_ref:.0e},"
+                  f" dW1 {mtl.gradcheck.gradient_difference(mtl.to_numpy(grads['dW1']), dW1_ref):.0e}")
+else:
+    print("no GPU here: CuPy cannot run on this machine, so there is no cupy line in the figures below")
+
+# %% [markdown]
+# The same numbers as a table, in the form the benchmark prints (time per step, examples per
+# second, and the ratio to NumPy on the same model and batch size; below 1 is faster):
+
+# %%
+print(f"| {'model':<5} | {'backend':<7} | {'m':>5} | {'ms/step':>9} | {'examples/s':>11} | {'time / numpy':>12} |")
+print(f"|{'-' * 7}|{'-' * 9}|{'-' * 6}:|{'-' * 10}:|{'-' * 12}:|{'-' * 13}:|")
+for (kind, name), times in step_times.items():
+    for m, t in times.items():
+        print(f"| {kind:<5} | {name:<7} | {m:>5} | {t * 1e3:>9.3f} | {m / t:>11,.0f} | {t / step_times[kind, 'numpy'][m]:>12.2f} |")
+print()
+for (kind, name), first in first_step.items():
+    print(f"first {kind} step on {name:<6}: {first:6.2f} s")
+
+# %% [markdown]
+# ## The picture: time per example against batch size
+#
+# Divide each time by the number of examples and plot both axes on a log scale. A call that costs
+# a fixed overhead $t_0$ plus $c$ per example takes $t_0/m + c$ per example: a line falling with
+# slope $-1$ while the overhead dominates, flattening to $c$ once the work does. Lower is faster.
+
+# %%
+panels = {"masked cost + gradient": {name: times for name, times in kernel_times.items()}}
+for kind in step_sizes:
+    panels[f"{kind} training step"] = {name: times for (k, name), times in step_times.items() if k == kind}
+
+fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6))
+for ax, (title, series) in zip(axes, panels.items()):
+    for name, times in series.items():
+        m = np.array(list(times))
+        ax.loglog(m, np.array(list(times.values())) / m, marker="o", label=name)
+    ax.set(title=title, xlabel="examples per call (batch size m)", ylabel="seconds per example")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+fig.tight_layout()
+
+# %% [markdown]
+# How to read it, left to right:
+#
+# * **The kernel.** At the small sizes the per-example time falls with $m$: the fixed cost of the
+#   call is being spread over more examples. Where a line flattens, the kernel is memory-bound and
+#   the height of the flat part compares the backends' passes over memory: NumPy's several
+#   temporary arrays against Numba's single pass. A line that *rises* with $m$ belongs to a kernel
+#   whose temporary arrays have outgrown the processor's caches, so that each of its passes now
+#   goes to main memory. (Above $2^{20}$ entries the Numba kernel switches to
+#   its parallel version, `COST_PARALLEL_MIN` in `mtl_numpy/backends/_numba_config.py`; on a busy
+#   two-core machine waking the second thread can cost more than it saves.)
+# * **The training steps.** Most of a step is matrix products (the MLP) or convolutions as matrix
+#   products (the CNN), and both CPU backends call the same BLAS for them: any gap between the
+#   MLP lines comes from the rest of the step (bias + ReLU, the cost, Adam) or from noise (on a
+#   shared machine single timings jump; run the cell twice before believing a small gap). The CNN
+#   is where Numba's own kernels (im2col, pooling, fused bias + ReLU) replace several NumPy passes
+#   each, and the gap between its lines shows what that buys.
+#
+# **The full benchmark.** `python -m benchmarks --help` lists it: `cost` (this kernel, Numba serial
+# and parallel, PyTorch), `kernels`, `steps` (the training steps, with PyTorch on the same weights
+# as a reference, and `--plot` for this figure), `gpu-cost`. Its tables are read like the one above,
+# with more care taken: each contender runs in its own process, the repeats are interleaved (A, B,
+# A, B, ... so that a noisy moment hits all contenders), the table shows the median, a *spread*
+# column says how much the repeats disagreed (a ratio smaller than the spread is not a result), a
+# *check* column holds the correctness test done before timing, and the first step (compile or
+# cache load) has its own table. Ratios measured side by side in one run are the only speed claims
+# worth making; absolute times change with the machine and its load.
+#
+# ## Where a GPU starts to win, and why
+#
+# A GPU has hundreds of times the arithmetic throughput and memory bandwidth of one CPU core, and a
+# much larger fixed cost per call: every kernel is launched from the host (a few
+# microseconds each, and a training step launches tens of them), and reading the cost back to the
+# host waits for all the queued work. So the GPU's line starts *high* at small batches (overhead
+# divided by few examples) and falls steeply; it crosses the CPU line where the work per call is
+# large enough to hide the overhead.
+#
+# Whether the work is memory-bound or compute-bound is set by the arithmetic intensity against the
+# machine's *ridge point*, peak operations per second divided by bandwidth. Below the ridge the
+# memory is the limit, above it the arithmetic. The cell below computes rough intensities (the
+# operation and byte counts are estimates, stated in the code) and the ridge points of two machines
+# from their specification sheets (assumed round numbers, not measurements made here):
+
+# %%
+flops_per_entry, bytes_per_entry = 40, 12     # masked cost: rough operation count; float32 z, y read, dZ written
+print(f"masked cost: about {flops_per_entry / bytes_per_entry:.1f} flop/byte at every m")
+
+P_w = 3072 * 256 + 256 * 128 + 128 * 4        # weights of the reference MLP
+units = 3072 + 256 + 128 + 4                  # activations per example
+print(f"MLP step (weights {P_w:,}):")
+for m in (1, 8, 64, 512, 4096):
+    flops = 6 * m * P_w                        # forward 2 m P_w, backward 4 m P_w (dW and dA)
+    nbytes = 4 * (10 * P_w + 4 * m * units)    # weights ~10 passes (forward, backward, dW, Adam), activations ~4
+    print(f"  m = {m:>4}: about {flops / nbytes:6.1f} flop/byte")
+
+machines = {"one CPU core (AVX-512 at ~3 GHz)": (190e9, 15e9),    # assumed: peak float32 flop/s, bytes/s
+            "H100 SXM GPU (spec sheet)": (67e12, 3.35e12)}
+for name, (peak, bandwidth) in machines.items():
+    print(f"{name}: ridge point about {peak / bandwidth:.0f} flop/byte")
+
+# %% [markdown]
+# The masked cost sits far below both ridge points at every size: memory-bound everywhere, so a GPU
+# can only win on it by its bandwidth, and only once the input is large enough that moving it takes
+# longer than the launch and the read-back. The MLP step's intensity grows with the batch (the
+# weights are read once per step however many examples share them): at small batches it is
+# memory-bound on the weights, at large batches compute-bound, which is where the GPU's arithmetic
+# pays.
+#
+# A rough crossover, from this machine's measured CPU times and an **assumed** fixed GPU cost per
+# call (the GPU's per-example cost from the bandwidth and peak above; if this machine has a GPU,
+# the measured cupy line in the figure replaces the estimate):
+
+# %%
+gpu_overhead = {"masked cost + gradient": 100e-6,  # assumed: the input checks, a launch, one read-back of the cost
+                "MLP training step": 500e-6}       # assumed: tens of launches (checks, forward, backward, Adam), read-backs
+gpu_peak, gpu_bandwidth = machines["H100 SXM GPU (spec sheet)"]
+gpu_per_example = {"masked cost + gradient": 4 * bytes_per_entry / gpu_bandwidth,
+                   "MLP training step": max(6 * P_w / gpu_peak, 4 * 4 * units / gpu_bandwidth)}
+m_kernel, m_step = max(sizes), max(step_sizes["MLP"])
+fastest_cpu = {"masked cost + gradient": min(kernel_times[name][m_kernel] / m_kernel for name in cpu_backends),
+               "MLP training step": min(step_times["MLP", name][m_step] / m_step for name in cpu_backends)}
+for what in gpu_overhead:
+    m_cross = gpu_overhead[what] / (fastest_cpu[what] - gpu_per_example[what])
+    print(f"{what}: fastest CPU backend here {fastest_cpu[what] * 1e6:.4g} µs per example (at the largest m);"
+          f" a GPU with {gpu_overhead[what] * 1e6:.0f} µs of overhead per call would start to win at about m = {m_cross:,.0f}")
+
+# %% [markdown]
+# The orders of magnitude are the lesson, not the digits: a kernel that does little arithmetic per
+# byte needs *many* examples per call before a GPU pays (the launch and the read-back dwarf
+# microseconds of work), while a training step that is mostly matrix products does so much work
+# per example that even small batches give the GPU enough to do. That is why `mtl.fit` on a GPU
+# wants large batches, and why the CuPy backend fuses element-wise work into few kernels (fewer
+# launches) and keeps every array on the GPU, reading back only small results such as the cost.
+#
+# ## A pitfall: `fastmath=True` and the '?' labels
+#
+# LLVM's "fast math" lets the compiler reorder and simplify floating-point code. One of the flags it
+# turns on, `nnan`, tells it that **no value is ever NaN**. The Numba cost kernel detects a '?' label
+# with `y == y`, which is False only for NaN; under `nnan` the compiler may fold that test to True, and
+# every '?' then counts as a label and brings its NaN into the cost. `mtl_numpy/backends/_numba_config.py`
+# is the one place where the package's flags are set; it lists the fast-math flags it wants
+# (reassociation, so that sums vectorise, fused multiply-add, approximate functions, ...) and leaves
+# `nnan` and `ninf` out. The demonstration, a loop written like the kernels' '?' test, compiled
+# three ways (this is the one function defined in a cell: it *is* the teaching point):
+
+# %%
+if "numba" in backends:
+    import numba
+    from mtl_numpy.backends import _numba_config
+
+    def known_and_sum(z, y):              # count the known labels, and sum z * y over them
+        n, total = 0, 0.0
+        for i in range(z.size):
+            if y[i] == y[i]:              # False only for nan: the kernels' '?' test
+                n += 1
+                total += z[i] * y[i]
+        return n, total
+
+    z, y = ZL_all[0, :1000], Y_all[0, :1000]
+    print("the package's fast-math flags:", sorted(_numba_config.FASTMATH))
+    print(f"NumPy, selecting with where:   known = {int(np.sum(~np.isnan(y)))}, sum = {float(np.sum(np.where(np.isnan(y), 0.0, z * y))):.6f}")
+    for label, options in (("numba, no fast math:          ", {}),
+                           ("numba, the package's flags:   ", {"fastmath": set(_numba_config.FASTMATH)}),
+                           ("numba, fastmath=True:         ", {"fastmath": True})):
+        n, total = numba.njit(**options)(known_and_sum)(z, y)
+        print(f"{label} known = {n}, sum = {total:.6f}")
+else:
+    print("Numba is not installed here: nothing to demonstrate")
+
+# %% [markdown]
+# Compare the lines. If the `fastmath=True` line reports every entry as known and a `nan` sum, the
+# compiler on this machine did fold the test away: no error, no warning, a wrong count and a NaN
+# cost. (Whether it folds depends on the Numba and LLVM versions; code that is only correct when an
+# optimisation does not happen is wrong.) `tests/test_numba_backend.py` checks that '?' entries
+# still give a finite cost and a zero gradient under the package's flags.
+#
+# ## Cleaning up
+#
+# The Numba cache folder this notebook made at the start is no longer needed.
+
+# %%
+shutil.rmtree(os.environ.pop("NUMBA_CACHE_DIR"), ignore_errors=True)
+
+# %% [markdown]
+# ## Summary
+#
+# * Time with the best of several repeats after a warm-up; check results before timing; on a GPU,
+#   time with CUDA events (`cupyx.profiler.benchmark`), never a host clock without a synchronize.
+# * Numba's first call compiles (the printed compile time); `cache=True` lets later processes load
+#   the machine code instead. Keep the first call out of every timing.
+# * Time per example against batch size, log-log: a falling line is overhead being amortised, a flat
+#   line is the real per-example cost. A memory-bound kernel's flat part is set by how many passes
+#   over memory it makes: one fused pass (Numba) against several (NumPy).
+# * A GPU wins once there is enough work per call to hide its launch and read-back overhead: soon for
+#   compute-heavy steps, only at large sizes for memory-bound kernels.
+# * Never `fastmath=True` in code that relies on NaN: its `nnan` flag can delete the '?' test.
+#
+# ## Exercises
+#
+# 1. Time the kernel without the input checks, `mtl.get_backend("numba").masked_logistic_cost_and_grad(ZL, Y, "examples")`,
+#    at the same sizes. How much of the public function's time per example was checking, and at
+#    which sizes does it matter?
+# 2. Run the Numba masked cost at `m = 1_000_000` with `numba.set_num_threads(1)` and with the
+#    default number of threads. Which is faster on this machine, and what does that say about the
+#    threshold `COST_PARALLEL_MIN`?
+# 3. Train the `SharedCNN` of notebook 5 for one epoch with `backend="numpy"` and with
+#    `backend="numba"` (`mtl.fit(..., progress=False)`) and compare `history.seconds`. Is the ratio
+#    the one the CNN panel above predicts for `batch_size=64`?
+'''
+
+
 NOTEBOOKS = {
     "01_label_matrix.ipynb": NB01,
     "02_masked_cost.ipynb": NB02,
     "03_shared_network_by_hand.ipynb": NB03,
     "04_training_driving_scenes.ipynb": NB04,
     "05_convolutions_by_hand.ipynb": NB05,
+    "06_when_multitask_helps.ipynb": NB06,
+    "07_transfer_learning.ipynb": NB07,
+    "08_end_to_end_vs_pipeline.ipynb": NB08,
+    "09_making_it_fast.ipynb": NB09,
 }
 
 
