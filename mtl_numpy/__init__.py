@@ -11,7 +11,7 @@ checked numerically; the same model runs on NumPy, Numba and CuPy.
 array([[1., 1., 0.],
        [1., 0., 1.]])
 """
-from . import datasets
+from . import datasets, layers
 from .backends import available_backends, get_backend, to_numpy
 from .gradcheck import GradientCheckResult, eval_numerical_gradient_array, gradient_check, relative_error
 from .io import load_model, save_model
@@ -33,5 +33,5 @@ __all__ = [
     "fit", "History", "evaluate", "predict_proba_batched",
     "task_metrics", "format_metrics_table", "mean_metric",
     "save_model", "load_model",
-    "datasets", "available_backends", "get_backend", "to_numpy",
+    "datasets", "layers", "available_backends", "get_backend", "to_numpy",
 ]
