@@ -37,7 +37,7 @@ TASK_COUNT = 4
 DEMO_SETTINGS = {
     "mlp": dict(m=100000, n_test=1000, image_size=16, hidden=(512, 256), epochs=10, batch_size=128,
                 learning_rate=1e-3, gradcheck_m=16, max_per_parameter=50),
-    "cnn": dict(m=60000, n_test=1000, image_size=32, hidden=(64,), conv_channels=(16, 32), epochs=10,
+    "cnn": dict(m=50000, n_test=1000, image_size=32, hidden=(64,), conv_channels=(16, 32), epochs=8,
                 batch_size=64, learning_rate=1e-3, gradcheck_m=8, max_per_parameter=20),
 }
 QUICK_SETTINGS = {
