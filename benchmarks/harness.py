@@ -240,6 +240,35 @@ def gpu_available():
         return False
 
 
+def _openblas_summary():
+    """NumPy's OpenBLAS: the kernel set it runs (``OPENBLAS_CORETYPE`` can force an older one,
+    e.g. AVX2 "Haswell" kernels on an AVX-512 CPU, about half the float32 GEMM speed) and the
+    thread count mtl_numpy's CPU pool uses."""
+    try:
+        import ctypes
+
+        from mtl_numpy.convolution import cpu_pool
+
+        pool = cpu_pool()
+        lib = getattr(pool, "lib", None)
+        if lib is None:
+            return ""
+        core = "?"
+        for symbol in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename",
+                       "openblas_get_corename64_", "openblas_get_corename"):
+            fn = getattr(lib, symbol, None)
+            if fn is not None:
+                fn.restype = ctypes.c_char_p
+                core = fn().decode()
+                break
+        forced = os.environ.get("OPENBLAS_CORETYPE")
+        return (f"OpenBLAS kernels: {core}" + (f" (OPENBLAS_CORETYPE={forced})" if forced else "")
+                + f"; mtl_numpy CPU pool: {pool.threads} threads"
+                + ("" if pool.set_local else " (no openblas_set_num_threads_local: serial)"))
+    except Exception:  # noqa: BLE001 - a description, never a failure
+        return ""
+
+
 def machine_summary():
     """One line per fact: CPU, cores, library versions, GPU."""
     lines = [f"python {platform.python_version()}, {platform.machine()}, "
@@ -259,6 +288,9 @@ def machine_summary():
         except Exception:  # noqa: BLE001
             pass
     lines.append(", ".join(versions))
+    blas = _openblas_summary()
+    if blas:
+        lines.append(blas)
     if gpu_available():
         import cupy
         props = cupy.cuda.runtime.getDeviceProperties(0)

@@ -158,12 +158,24 @@ class SharedNetwork:
         return Xb, self.backend.asarray(Y, dtype=self.dtype)
 
     # ----------------------------------------------------------------- forward
-    def _forward(self, X):
-        """Forward pass on a prepared batch: ``(ZL, caches)``, one cache per block."""
+    def _forward(self, X, fused=False):
+        """Forward pass on a prepared batch: ``(ZL, caches)``, one cache per block.
+
+        ``fused=True`` (the training step, whose caches never leave the model) runs each conv
+        block as one ``conv_relu_pool_forward`` call: the same numbers, but the backend may
+        keep the block's intermediate arrays out of memory (its cache is then private to
+        ``conv_relu_pool_backward``). The default gives the documented per-layer caches.
+        """
         bk, P = self.backend, self.params
         A, caches = X, []
+        # (a backend module from elsewhere may lack the block kernel: then per layer)
+        fused = fused and hasattr(bk, "conv_relu_pool_forward")
         for kind, l in self._plan:
-            if kind == "conv":
+            if kind == "conv" and fused:
+                A, block_cache = bk.conv_relu_pool_forward(
+                    A, P[f"W{l}"], P[f"b{l}"], self._conv_hparameters, self._pool_hparameters)
+                caches.append(_FusedBlock(block_cache))
+            elif kind == "conv":
                 Z, conv_cache = bk.conv_forward(A, P[f"W{l}"], P[f"b{l}"], self._conv_hparameters)
                 A, relu_cache = bk.relu_forward(Z)
                 A, pool_cache = bk.pool_forward(A, self._pool_hparameters, mode="max")
@@ -234,6 +246,9 @@ class SharedNetwork:
                 dA, grads[f"dW{l}"], grads[f"db{l}"] = bk.linear_relu_backward(dA, cache, need_dA_prev)
             elif kind == "flatten":
                 dA = bk.flatten_backward(dA, cache)
+            elif isinstance(cache, _FusedBlock):  # conv block, fused (training step)
+                dA, grads[f"dW{l}"], grads[f"db{l}"] = bk.conv_relu_pool_backward(
+                    dA, cache.cache, need_dA_prev)
             else:  # conv block: pool <- relu <- conv
                 conv_cache, relu_cache, pool_cache = cache
                 dA = bk.pool_backward(dA, pool_cache, mode="max")
@@ -243,12 +258,12 @@ class SharedNetwork:
 
     # -------------------------------------------------------------------- cost
     def _cost_and_grads(self, X, Y):
-        ZL, caches = self._forward(X)
+        ZL, caches = self._forward(X, fused=True)
         J, dZL = self.backend.masked_logistic_cost_and_grad(ZL, Y, self.normalize)
         return J, self.backward(dZL, caches)
 
     def _cost(self, X, Y):
-        ZL, _ = self._forward(X)
+        ZL, _ = self._forward(X, fused=True)
         J, _ = self.backend.masked_logistic_cost_and_grad(ZL, Y, self.normalize)
         return J
 
@@ -338,6 +353,15 @@ class SharedNetwork:
         from .io import load_weights
 
         return load_weights(self, path)
+
+
+class _FusedBlock:
+    """A conv block's cache from ``conv_relu_pool_forward`` (private to the backend)."""
+
+    __slots__ = ("cache",)
+
+    def __init__(self, cache):
+        self.cache = cache
 
 
 def _grad_order(key):

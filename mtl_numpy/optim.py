@@ -98,6 +98,7 @@ class Adam(Optimizer):
         self.beta2 = _check_rate("beta2", beta2, 0.0, 1.0, low_open=False, high_open=True)
         self.epsilon = _check_rate("epsilon", epsilon)
         self._v, self._s = {}, {}
+        self._scratch = {}
 
     def _update_one(self, key, param, grad):
         xp = get_array_module(param)
@@ -105,19 +106,30 @@ class Adam(Optimizer):
             self._v[key] = xp.zeros_like(param)
             self._s[key] = xp.zeros_like(param)
         v, s, t = self._v[key], self._s[key], param.dtype.type
+        # Two scratch arrays per parameter, reused every step: no temporaries (a fresh array
+        # per operation costs an allocation and, for big layers, page faults every step).
+        work = self._scratch.get(key)
+        if work is None or work[0].shape != param.shape or work[0].dtype != param.dtype:
+            work = self._scratch[key] = (xp.empty_like(param), xp.empty_like(param))
+        tmp, denom = work
         v *= t(self.beta1)
-        v += t(1 - self.beta1) * grad
+        xp.multiply(grad, t(1 - self.beta1), out=tmp)
+        v += tmp
         s *= t(self.beta2)
-        s += t(1 - self.beta2) * (grad * grad)
+        xp.multiply(grad, grad, out=tmp)
+        tmp *= t(1 - self.beta2)
+        s += tmp
         # Fold both bias corrections into the step size (same update, fewer passes):
         # alpha * v_hat / (sqrt(s_hat) + eps) = alpha_t * v / (sqrt(s) + eps_t)
         c1 = 1 - self.beta1 ** self.t
         c2 = 1 - self.beta2 ** self.t
         alpha_t = self.learning_rate * (c2 ** 0.5) / c1
         eps_t = self.epsilon * (c2 ** 0.5)
-        denom = xp.sqrt(s)
+        xp.sqrt(s, out=denom)
         denom += t(eps_t)
-        param -= t(alpha_t) * v / denom
+        xp.multiply(v, t(alpha_t), out=tmp)
+        tmp /= denom
+        param -= tmp
 
 
 OPTIMIZERS = {"gd": GradientDescent, "momentum": Momentum, "adam": Adam}

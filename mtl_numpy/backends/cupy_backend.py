@@ -37,9 +37,11 @@ raises ``ImportError`` when CuPy or a CUDA GPU is missing, and
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
-from ..convolution import _check_conv, _check_upstream, _pool_sizes
+from ..convolution import _block_backward, _block_forward, _check_conv, _check_upstream, _pool_sizes
 from ..layers import (  # noqa: F401 - re-exported: matmul (cuBLAS) and views, already CuPy-ready
     flatten_backward,
     flatten_forward,
@@ -66,6 +68,7 @@ __all__ = [
     "flatten_forward", "flatten_backward",
     "masked_logistic_cost_and_grad",
     "conv_forward", "conv_backward", "pool_forward", "pool_backward",
+    "conv_relu_pool_forward", "conv_relu_pool_backward",
     "adam_update",
 ]
 
@@ -744,3 +747,24 @@ def pool_backward(dA, cache, mode="max"):
             (x, g, dA_prev, np.int64(total), i32(n_H_prev), i32(n_W_prev), i32(C), i32(n_H),
              i32(n_W), i32(f), i32(stride), i32(_POOL_MODES[mode])))
     return dA_prev
+
+
+# ----------------------------------------------------------------------------------------------
+# The conv block: CONV -> RELU -> MAX-POOL (what SharedCNN's training step calls)
+# ----------------------------------------------------------------------------------------------
+
+def conv_relu_pool_forward(A_prev, W, b, conv_hparameters, pool_hparameters):
+    r"""CONV -> RELU -> MAX-POOL in one call: :func:`conv_forward`, :func:`relu_forward` and
+    :func:`pool_forward` (max) one after the other, as the NumPy backend's
+    ``conv_relu_pool_forward`` computes them. Returns ``(A, cache)``; the cache is
+    ``("composed", conv_cache, relu_cache, pool_cache)``, for :func:`conv_relu_pool_backward`."""
+    return _block_forward(_SELF, A_prev, W, b, conv_hparameters, pool_hparameters)
+
+
+def conv_relu_pool_backward(dA, cache, need_dA_prev=True):
+    r"""Backward of :func:`conv_relu_pool_forward`: :func:`pool_backward`, :func:`relu_backward`,
+    then :func:`conv_backward`; returns ``(dA_prev, dW, db)``."""
+    return _block_backward(_SELF, dA, cache, need_dA_prev)
+
+
+_SELF = sys.modules[__name__]

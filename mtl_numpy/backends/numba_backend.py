@@ -17,13 +17,25 @@ handed to the other's backward function. What is compiled, and why:
   compiled pass that writes ``Z`` (the cache) and ``A``.
 * :func:`relu_backward` and :func:`linear_relu_backward` -- the ReLU mask is applied in one pass,
   which for a dense layer also sums ``db`` (in float64) on the way; the products stay on BLAS.
-* :func:`conv_forward` / :func:`conv_backward` -- im2col and col2im compiled (padding written on
-  the fly, never a padded copy), over blocks of examples that fit one reused scratch buffer;
-  the products ``cols @ W``, ``cols^T dZ`` and ``dZ W^T`` stay on BLAS (direct compiled loops
-  measured 2-3x slower than BLAS here). ``conv_backward`` takes ``need_dA_prev=False``.
+* :func:`conv_forward` / :func:`conv_backward` -- im2col compiled (padding written on the fly,
+  never a padded copy), over blocks of examples that fit one reused scratch buffer per thread;
+  the products ``cols @ W``, ``cols^T dZ`` and, for stride 1, ``dA_prev`` as the window matrix
+  of ``dZ`` times the flipped filters stay on BLAS (direct compiled loops measured 2-3x slower
+  than BLAS here). ``conv_backward`` takes ``need_dA_prev=False``.
+* :func:`conv_relu_pool_forward` / :func:`conv_relu_pool_backward` -- the conv block of the CNN's
+  training step in one call: per block of examples, while it is in cache, im2col, the product,
+  then bias + ReLU + 2x2 max-pool + the winner's offset in one compiled pass
+  (:func:`_bias_relu_pool2_kernel`); backward rebuilds the block's conv gradient from the pooled
+  one (:func:`_unpool2_kernel`) and runs the two products. Neither ``Z`` nor ``relu(Z)`` is ever
+  stored whole.
 * :func:`pool_forward` / :func:`pool_backward` (max) -- one pass each, vectorised over channels;
   the backward routes every window's gradient to the window's first maximum in row-major
   order, as the NumPy version does.
+* Threads: the batch is cut into one chunk of examples per thread of
+  :func:`mtl_numpy.convolution.cpu_pool` (Python threads; these kernels are ``nogil``), and
+  every BLAS call inside a chunk is single-threaded. Numba's own thread pool is used only by
+  the masked cost on very large inputs, never at the same time as this one, and OpenBLAS's
+  threads are never woken on the hot path (see :mod:`mtl_numpy.convolution` for why).
 
 Everything else (``linear_forward``, ``sigmoid``, ``flatten``, average pooling, inputs of mixed
 or integer dtypes) is the NumPy backend's own function: Numba would not make it faster.
@@ -56,16 +68,27 @@ except ImportError as exc:  # pragma: no cover - exercised only where Numba is m
 
 from . import _numba_config as config
 from . import numpy_backend as _np_backend
-from ..convolution import _check_conv, _check_upstream, _pool_sizes
+from ..convolution import (  # noqa: F401 - _check_conv, _check_upstream, _pool_sizes kept here
+    _block_backward,
+    _block_forward,
+    _check_conv,
+    _check_upstream,
+    _conv_backward_cpu,
+    _conv_forward_cpu,
+    _pool_sizes,
+    cpu_pool,
+)
 from ..layers import (  # noqa: F401 - re-exported: Numba would not make these faster
     flatten_backward,
     flatten_forward,
-    linear_backward,
-    linear_forward,
-    relu_forward,
     sigmoid,
     sigmoid_backward,
     sigmoid_forward,
+)
+from .numpy_backend import (  # noqa: F401 - the NumPy backend's: chunked on the CPU pool
+    linear_backward,
+    linear_forward,
+    relu_forward,
 )
 
 name = "numba"
@@ -362,10 +385,6 @@ def _relu_mask(dA, Z, dZ):
         dZ[i] = dA[i] if Z[i] > zero else zero
 
 
-def _contiguous_2d(*arrays):
-    return all(a.ndim == 2 and a.flags.c_contiguous for a in arrays)
-
-
 def linear_relu_forward(A_prev, W, b):
     r"""LINEAR -> RELU: ``Z = W A_prev`` on BLAS, then ``Z += b`` and ``A = max(Z, 0)`` in one pass.
 
@@ -384,13 +403,20 @@ def linear_relu_forward(A_prev, W, b):
     -----
     .. math:: Z^{[l]} = W^{[l]} A^{[l-1]} + b^{[l]}, \qquad A^{[l]} = \max(Z^{[l]}, 0)
     """
-    if not (_same_float(A_prev, W, b) and b.shape == (W.shape[0], 1)):
+    if not (_same_float(A_prev, W, b) and b.shape == (W.shape[0], 1) and A_prev.ndim == 2
+            and W.ndim == 2 and type(A_prev) is np.ndarray):
         return _np_backend.linear_relu_forward(A_prev, W, b)
-    Z = W @ A_prev
-    if not _contiguous_2d(Z):                          # pragma: no cover - matmul gives C order
-        Z = np.ascontiguousarray(Z)
+    n, n_prev = W.shape
+    m = A_prev.shape[1]
+    Z = np.empty((n, m), dtype=W.dtype)
     A = np.empty_like(Z)
-    _bias_relu(Z, b, A)
+
+    def work(lo, hi):                                  # a chunk of examples per thread
+        z = Z[:, lo:hi]
+        np.matmul(W, A_prev[:, lo:hi], out=z)
+        _bias_relu(z, b, A[:, lo:hi])
+
+    cpu_pool().run(work, m, _np_backend._min_chunk(n, n_prev, m))
     return A, ((A_prev, W, b), Z)
 
 
@@ -403,17 +429,32 @@ def linear_relu_backward(dA, cache, need_dA_prev=True):
     The upstream ``dA`` already carries the cost's ``1/m``.
     """
     (A_prev, W, b), Z = cache
-    if not (_same_float(dA, Z, A_prev, W) and dA.shape == Z.shape and Z.ndim == 2):
+    if not (_same_float(dA, Z, A_prev, W) and dA.shape == Z.shape and Z.ndim == 2
+            and type(dA) is np.ndarray and type(Z) is np.ndarray):
         return _np_backend.linear_relu_backward(dA, cache, need_dA_prev)
-    dA = np.ascontiguousarray(dA)
-    Z = np.ascontiguousarray(Z)
-    dZ = np.empty_like(Z)
-    db64 = np.empty((Z.shape[0], 1))
-    _relu_mask_db(dA, Z, dZ, db64)
-    dW = dZ @ A_prev.T
-    db = db64.astype(dZ.dtype)
-    dA_prev = W.T @ dZ if need_dA_prev else None
-    return dA_prev, dW, db
+    n, n_prev = W.shape
+    m = Z.shape[1]
+    dZ = np.empty(Z.shape, dtype=dA.dtype)
+    dA_prev = np.empty((n_prev, m), dtype=dA.dtype) if need_dA_prev else None
+    dW = np.empty((n, n_prev), dtype=dA.dtype)
+
+    def by_examples(lo, hi):                           # mask, db partial, dA_prev columns
+        db64 = np.empty((n, 1))
+        _relu_mask_db(dA[:, lo:hi], Z[:, lo:hi], dZ[:, lo:hi], db64)
+        if dA_prev is not None:
+            np.matmul(W.T, dZ[:, lo:hi], out=dA_prev[:, lo:hi])
+        return db64
+
+    def by_inputs(lo, hi):                             # dW columns
+        np.matmul(dZ, A_prev[lo:hi].T, out=dW[:, lo:hi])
+
+    pool = cpu_pool()
+    parts = pool.run(by_examples, m, _np_backend._min_chunk(n, n_prev, m))
+    pool.run(by_inputs, n_prev, _np_backend._min_chunk(n, m, 1))
+    db64 = parts[0]
+    for part in parts[1:]:
+        db64 += part
+    return dA_prev, dW, db64.astype(dZ.dtype)
 
 
 def relu_backward(dA, cache):
@@ -426,8 +467,14 @@ def relu_backward(dA, cache):
     if not (_same_float(dA, Z) and dA.shape == Z.shape):
         return _np_backend.relu_backward(dA, cache)
     dZ = np.empty(Z.shape, dtype=dA.dtype)
-    _relu_mask(np.ascontiguousarray(dA).reshape(-1), np.ascontiguousarray(Z).reshape(-1),
-               dZ.reshape(-1))
+    da = np.ascontiguousarray(dA).reshape(-1)
+    z = np.ascontiguousarray(Z).reshape(-1)
+    dz = dZ.reshape(-1)
+
+    def work(lo, hi):
+        _relu_mask(da[lo:hi], z[lo:hi], dz[lo:hi])
+
+    cpu_pool().run(work, z.size, _np_backend.RELU_SPLIT_MIN // 2)
     return dZ
 
 
@@ -482,54 +529,6 @@ def _im2col_kernel(A_prev, f, stride, pad, cols):
                     d += run
 
 
-@njit(**config.SERIAL)
-def _col2im_kernel(dcols, stride, pad, dA_prev):
-    r"""``dA_prev[i, s h + u - p, s w + v - p, :] += dcols[i, h, w, u, v, :]`` (adjoint of im2col).
-
-    What falls on the padding is dropped; ``dA_prev`` must be zero on entry. Flat unsigned
-    indices, and serial, like :func:`_im2col_kernel`.
-    """
-    m, n_H_prev, n_W_prev, n_C_prev = dA_prev.shape
-    n_H = dcols.shape[1]
-    n_W = dcols.shape[2]
-    f = dcols.shape[3]
-    run = _U(f * n_C_prev)
-    src = dcols.reshape(dcols.size)
-    dst = dA_prev.reshape(dA_prev.size)
-    d = _U(0)                                     # flat index of dcols[i, h, w, u, 0, 0]
-    for i in range(m):
-        for h in range(n_H):
-            for w in range(n_W):
-                x0 = stride * w - pad
-                v_lo = max(0, -x0)
-                v_hi = min(f, n_W_prev - x0)
-                for u in range(f):
-                    y = stride * h + u - pad
-                    if y >= 0 and y < n_H_prev and v_hi > v_lo:
-                        o = _U(((i * n_H_prev + y) * n_W_prev + x0 + v_lo) * n_C_prev)
-                        s0 = d + _U(v_lo * n_C_prev)
-                        for j in range(_U((v_hi - v_lo) * n_C_prev)):
-                            dst[o + j] += src[s0 + j]
-                    d += run
-
-
-@njit(**config.SERIAL)
-def _column_sums(X):
-    """Column sums of a C-ordered ``(N, C)`` matrix, accumulated in float64."""
-    N, C = X.shape
-    total = np.zeros(C)
-    for r in range(N):
-        row = X[r]
-        for c in range(C):
-            total[c] += row[c]
-    return total
-
-
-def _examples_per_block(n_H, n_W, K, itemsize):
-    """Examples whose window matrix fits the scratch buffer (``CONV_BLOCK_BYTES``), at least 1."""
-    return max(1, config.CONV_BLOCK_BYTES // max(1, n_H * n_W * K * itemsize))
-
-
 def conv_forward(A_prev, W, b, hparameters):
     r"""Forward pass of a convolution layer: compiled im2col, then one BLAS product per block.
 
@@ -543,35 +542,24 @@ def conv_forward(A_prev, W, b, hparameters):
         Z[i, h, w, c] = \sum_{u, v, k} A_{pad}[i, s h + u, s w + v, k] \, W[u, v, k, c]
                         + b[0, 0, 0, c]
 
-    The examples go through in blocks whose window matrix fills a few MiB (one scratch buffer,
-    reused: a fresh 30 MiB array per call would cost as many page faults as the copy itself).
-    For each block the window rows are gathered by :func:`_im2col_kernel` (in parallel, the
-    padding written as zeros on the fly) and multiplied by ``W`` as an ``(f f n_C_prev) x n_C``
-    matrix on BLAS, straight into ``Z``.
+    The batch is split into one chunk of examples per thread of
+    :func:`mtl_numpy.convolution.cpu_pool` (single-threaded BLAS in each), and each chunk goes
+    through in blocks of examples whose window matrix fits ``CONV_BLOCK_BYTES`` (one scratch
+    buffer per thread, reused across calls: a fresh 30 MiB array per call would cost as many
+    page faults as the copy itself). For each block the window rows are gathered by
+    :func:`_im2col_kernel` (the padding written as zeros on the fly) and multiplied by ``W`` as
+    an ``(f f n_C_prev) x n_C`` matrix on BLAS, straight into ``Z``.
     """
     f, stride, pad, n_H, n_W = _check_conv(A_prev, W, b, hparameters)
     if not _same_float(A_prev, W, b):
         return _np_backend.conv_forward(A_prev, W, b, hparameters)
-    m, n_C_prev, n_C = A_prev.shape[0], A_prev.shape[3], W.shape[3]
-    K = f * f * n_C_prev
-    A_c = np.ascontiguousarray(A_prev)
-    W_mat = np.ascontiguousarray(W).reshape(K, n_C)
-    Z = np.empty((m, n_H, n_W, n_C), dtype=A_prev.dtype)
-    Z_rows = Z.reshape(m, n_H * n_W, n_C)
-    block = min(m, _examples_per_block(n_H, n_W, K, Z.itemsize))
-    scratch = np.empty((block, n_H, n_W, f, f, n_C_prev), dtype=Z.dtype)
-    for start in range(0, m, block):
-        stop = min(start + block, m)
-        cols = scratch[:stop - start]
-        _im2col_kernel(A_c[start:stop], f, stride, pad, cols)
-        np.matmul(cols.reshape(-1, K), W_mat,
-                  out=Z_rows[start:stop].reshape(-1, n_C))
-    Z_rows += b.reshape(1, 1, n_C)
+    Z = _conv_forward_cpu(A_prev, W, b, f, stride, pad, n_H, n_W, ops=_NumbaOps,
+                          block_bytes=config.CONV_BLOCK_BYTES)
     return Z, (A_prev, W, b, hparameters)
 
 
 def conv_backward(dZ, cache, need_dA_prev=True):
-    r"""Backward pass of a convolution layer: compiled im2col / col2im and BLAS products.
+    r"""Backward pass of a convolution layer: compiled im2col and BLAS products.
 
     Parameters
     ----------
@@ -580,7 +568,7 @@ def conv_backward(dZ, cache, need_dA_prev=True):
     cache : tuple ``(A_prev, W, b, hparameters)`` from :func:`conv_forward`
     need_dA_prev : bool, default True
         ``False`` skips ``dA_prev`` (returned as None) and its product: the first layer's
-        input needs no gradient. (An extension of the NumPy twin's signature.)
+        input needs no gradient.
 
     Returns
     -------
@@ -590,17 +578,17 @@ def conv_backward(dZ, cache, need_dA_prev=True):
 
     Notes
     -----
-    Block by block (as in :func:`conv_forward`), with :math:`\text{cols}` the block's window
-    matrix and :math:`dZ` flattened to rows:
+    Chunk by chunk and block by block (as in :func:`conv_forward`), with
+    :math:`\text{cols}` the block's window matrix and :math:`dZ` flattened to rows:
 
     .. math::
-        dW \mathrel{+}= \text{cols}^T dZ, \qquad
-        dA_{prev} \mathrel{+}= \operatorname{col2im}(dZ\, W^T), \qquad
-        db_c = \sum_{i, h, w} dZ[i, h, w, c]
+        dW \mathrel{+}= \text{cols}^T dZ, \qquad db_c = \sum_{i, h, w} dZ[i, h, w, c]
 
-    ``dW`` (over the blocks) and ``db`` are summed in float64 and returned in the input dtype.
-    The products use BLAS's threads; the compiled copies are serial, so that two thread pools
-    never compete for the cores.
+    and, for stride 1, :math:`dA_{prev}` as the convolution of :math:`dZ` (padded by
+    :math:`f - 1 - p`) with the flipped, transposed filters: the window matrix of the block's
+    :math:`dZ` (the same compiled gather) times one BLAS product, written straight into
+    ``dA_prev`` (other strides: ``dZ W^T`` added back with col2im). Each thread sums its own
+    ``dW`` and ``db``; the threads' sums are added in a fixed order.
     """
     A_prev, W, b, hparameters = cache
     f, stride, pad, n_H, n_W = _check_conv(A_prev, W, b, hparameters)
@@ -609,28 +597,201 @@ def conv_backward(dZ, cache, need_dA_prev=True):
     if not _same_float(dZ, A_prev, W):
         dA_prev, dW, db = _np_backend.conv_backward(dZ, cache)
         return (dA_prev if need_dA_prev else None), dW, db
-    dtype = dZ.dtype
-    K = f * f * n_C_prev
-    A_c = np.ascontiguousarray(A_prev)
-    W_mat = np.ascontiguousarray(W).reshape(K, n_C)
-    dZ_rows = np.ascontiguousarray(dZ).reshape(m, n_H * n_W, n_C)
-    db = _column_sums(dZ_rows.reshape(-1, n_C))
-    dW = np.zeros((K, n_C))
-    dA_prev = np.zeros(A_prev.shape, dtype=dtype) if need_dA_prev else None
-    block = min(m, _examples_per_block(n_H, n_W, K, dZ.itemsize))
-    scratch = np.empty((block, n_H, n_W, f, f, n_C_prev), dtype=dtype)
-    for start in range(0, m, block):
-        stop = min(start + block, m)
-        cols = scratch[:stop - start]
-        cols_mat = cols.reshape(-1, K)
-        dZ_mat = dZ_rows[start:stop].reshape(-1, n_C)
-        _im2col_kernel(A_c[start:stop], f, stride, pad, cols)
-        dW += cols_mat.T @ dZ_mat                  # float32 product, float64 sum over blocks
-        if need_dA_prev:
-            np.matmul(dZ_mat, W_mat.T, out=cols_mat)   # dcols, in the same scratch buffer
-            _col2im_kernel(cols, stride, pad, dA_prev[start:stop])
-    return (dA_prev, dW.astype(dtype).reshape(f, f, n_C_prev, n_C),
-            db.astype(dtype).reshape(1, 1, 1, n_C))
+    return _conv_backward_cpu(dZ, A_prev, W, f, stride, pad, n_H, n_W, need_dA_prev,
+                              ops=_NumbaOps, block_bytes=config.CONV_BLOCK_BYTES)
+
+
+def conv_relu_pool_forward(A_prev, W, b, conv_hparameters, pool_hparameters):
+    r"""CONV -> RELU -> MAX-POOL in one call, as
+    :func:`mtl_numpy.backends.numpy_backend.conv_relu_pool_forward` (same result; the cache is
+    private to :func:`conv_relu_pool_backward`).
+
+    Block by block, while in cache: :func:`_im2col_kernel`, the BLAS product, then
+    :func:`_bias_relu_pool_kernel` (bias, ReLU, max-pool and the winner's offset in one pass).
+    """
+    return _block_forward(_SELF, A_prev, W, b, conv_hparameters, pool_hparameters,
+                          ops=_NumbaOps, block_bytes=config.CONV_BLOCK_BYTES)
+
+
+def conv_relu_pool_backward(dA, cache, need_dA_prev=True):
+    r"""Backward of :func:`conv_relu_pool_forward`: ``(dA_prev, dW, db)``; each block's conv
+    gradient is rebuilt from the pooled gradient and the winners by :func:`_unpool_kernel`."""
+    return _block_backward(_SELF, dA, cache, need_dA_prev, ops=_NumbaOps,
+                           block_bytes=config.CONV_BLOCK_BYTES)
+
+
+@njit(**config.SERIAL)
+def _bias_relu_pool_kernel(z, bias, pf, P, code):
+    r"""``P = maxpool(relu(z + bias))`` over ``pf x pf`` tiles of ``z`` (b, n_H, n_W, C), and
+    ``code`` = 1 + the row-major offset of each window's first maximum of ``z + bias``, or 0
+    where that maximum is <= 0 (ReLU stops the gradient there). One pass; ``z`` is biased in
+    place. Channels innermost (vectorised), flat unsigned indices."""
+    b, n_H, n_W, C = z.shape
+    nPH = n_H // pf
+    nPW = n_W // pf
+    src = z.reshape(z.size)
+    dst = P.reshape(P.size)
+    cod = code.reshape(code.size)
+    best = np.empty(C, dtype=z.dtype)
+    arg = np.empty(C, dtype=np.int8)
+    zero = z.dtype.type(0)
+    o = _U(0)
+    for i in range(b):
+        for ph in range(nPH):
+            for pw in range(nPW):
+                for u in range(pf):
+                    for v in range(pf):
+                        x = _U(((i * n_H + ph * pf + u) * n_W + pw * pf + v) * C)
+                        k = np.int8(u * pf + v + 1)
+                        if u == 0 and v == 0:
+                            for c in range(C):
+                                val = src[x + c] + bias[c]
+                                src[x + c] = val
+                                best[c] = val
+                                arg[c] = k
+                        else:
+                            for c in range(C):
+                                val = src[x + c] + bias[c]
+                                src[x + c] = val
+                                greater = val > best[c]
+                                best[c] = val if greater else best[c]
+                                arg[c] = k if greater else arg[c]
+                for c in range(C):
+                    pos = best[c] > zero
+                    dst[o + c] = best[c] if pos else zero
+                    cod[o + c] = arg[c] if pos else np.int8(0)
+                o += _U(C)
+
+
+@njit(**config.SERIAL)
+def _unpool_kernel(dP, code, pf, dz):
+    r"""``dz[i, pf ph + u, pf pw + v, c] = dP[i, ph, pw, c]`` where ``code`` names offset
+    ``(u, v)``, else 0: max-pool and ReLU backward for :func:`_bias_relu_pool_kernel`'s code."""
+    b, n_H, n_W, C = dz.shape
+    nPH = n_H // pf
+    nPW = n_W // pf
+    g = dP.reshape(dP.size)
+    cod = code.reshape(code.size)
+    dst = dz.reshape(dz.size)
+    zero = dz.dtype.type(0)
+    o = _U(0)
+    for i in range(b):
+        for ph in range(nPH):
+            for pw in range(nPW):
+                for u in range(pf):
+                    for v in range(pf):
+                        x = _U(((i * n_H + ph * pf + u) * n_W + pw * pf + v) * C)
+                        k = np.int8(u * pf + v + 1)
+                        for c in range(C):
+                            dst[x + c] = g[o + c] if cod[o + c] == k else zero
+                o += _U(C)
+
+
+@njit(**config.SERIAL)
+def _bias_relu_pool2_kernel(z, bias, P, code):
+    """:func:`_bias_relu_pool_kernel` for 2 x 2 windows: the four inputs of a window side by side
+    in registers, so that the channel loop is one vectorised pass (no per-window scratch)."""
+    b, n_H, n_W, C = z.shape
+    nPH = n_H // 2
+    nPW = n_W // 2
+    src = z.reshape(z.size)
+    dst = P.reshape(P.size)
+    cod = code.reshape(code.size)
+    zero = z.dtype.type(0)
+    row = _U(n_W * C)
+    o = _U(0)
+    for i in range(b):
+        for ph in range(nPH):
+            x0 = _U((i * n_H + 2 * ph) * n_W * C)
+            for pw in range(nPW):
+                a0 = x0 + _U(2 * pw * C)
+                a1 = a0 + _U(C)
+                a2 = a0 + row
+                a3 = a2 + _U(C)
+                for c in range(_U(C)):
+                    bc = bias[c]
+                    v0 = src[a0 + c] + bc
+                    v1 = src[a1 + c] + bc
+                    v2 = src[a2 + c] + bc
+                    v3 = src[a3 + c] + bc
+                    best = v0
+                    k = np.int8(1)
+                    g = v1 > best
+                    best = v1 if g else best
+                    k = np.int8(2) if g else k
+                    g = v2 > best
+                    best = v2 if g else best
+                    k = np.int8(3) if g else k
+                    g = v3 > best
+                    best = v3 if g else best
+                    k = np.int8(4) if g else k
+                    pos = best > zero
+                    dst[o + c] = best if pos else zero
+                    cod[o + c] = k if pos else np.int8(0)
+                o += _U(C)
+
+
+@njit(**config.SERIAL)
+def _unpool2_kernel(dP, code, dz):
+    """:func:`_unpool_kernel` for 2 x 2 windows, one vectorised channel loop per window."""
+    b, n_H, n_W, C = dz.shape
+    nPH = n_H // 2
+    nPW = n_W // 2
+    g = dP.reshape(dP.size)
+    cod = code.reshape(code.size)
+    dst = dz.reshape(dz.size)
+    zero = dz.dtype.type(0)
+    row = _U(n_W * C)
+    o = _U(0)
+    for i in range(b):
+        for ph in range(nPH):
+            x0 = _U((i * n_H + 2 * ph) * n_W * C)
+            for pw in range(nPW):
+                a0 = x0 + _U(2 * pw * C)
+                a1 = a0 + _U(C)
+                a2 = a0 + row
+                a3 = a2 + _U(C)
+                # one store stream per loop: with four, LLVM gives up vectorising
+                for c in range(_U(C)):
+                    dst[a0 + c] = g[o + c] if cod[o + c] == np.int8(1) else zero
+                for c in range(_U(C)):
+                    dst[a1 + c] = g[o + c] if cod[o + c] == np.int8(2) else zero
+                for c in range(_U(C)):
+                    dst[a2 + c] = g[o + c] if cod[o + c] == np.int8(3) else zero
+                for c in range(_U(C)):
+                    dst[a3 + c] = g[o + c] if cod[o + c] == np.int8(4) else zero
+                o += _U(C)
+
+
+class _NumbaOps:
+    """The block steps of :mod:`mtl_numpy.convolution`'s CPU conv pipeline, compiled."""
+
+    @staticmethod
+    def gather(pool, tag, src, f, stride, pad, n_out_h, n_out_w, n_ex):
+        b, _, _, C = src.shape
+        cols, _ = pool.scratch(tag + "cols", (n_ex * n_out_h * n_out_w, f * f * C), src.dtype)
+        cols = cols[:b * n_out_h * n_out_w]
+        _im2col_kernel(np.ascontiguousarray(src), f, stride, pad,
+                       cols.reshape(b, n_out_h, n_out_w, f, f, C))
+        return cols
+
+    @staticmethod
+    def bias(z, bias):
+        z += bias
+
+    @staticmethod
+    def bias_relu_pool(z4, bias, pf, P, code, pool):
+        if pf == 2:
+            _bias_relu_pool2_kernel(z4, np.ascontiguousarray(bias), P, code)
+        else:
+            _bias_relu_pool_kernel(z4, np.ascontiguousarray(bias), pf, P, code)
+
+    @staticmethod
+    def unpool(dP, code, pf, dz4, pool):
+        if pf == 2:
+            _unpool2_kernel(np.ascontiguousarray(dP), code, dz4)
+        else:
+            _unpool_kernel(np.ascontiguousarray(dP), code, pf, dz4)
 
 
 # ==============================================================================================
@@ -728,7 +889,12 @@ def pool_forward(A_prev, hparameters, mode="max"):
         return _np_backend.pool_forward(A_prev, hparameters, mode=mode)
     m, n_C = A_prev.shape[0], A_prev.shape[3]
     A = np.empty((m, n_H, n_W, n_C), dtype=A_prev.dtype)
-    _max_pool_forward_kernel(np.ascontiguousarray(A_prev), f, stride, A)
+    x = np.ascontiguousarray(A_prev)
+
+    def work(lo, hi):                              # a chunk of examples per thread
+        _max_pool_forward_kernel(x[lo:hi], f, stride, A[lo:hi])
+
+    cpu_pool().run(work, m)
     return A, (A_prev, hparameters)
 
 
@@ -752,6 +918,14 @@ def pool_backward(dA, cache, mode="max"):
     # Windows that tile the input exactly write every entry: no zero fill needed.
     tiled = stride == f and n_H * f == n_H_prev and n_W * f == n_W_prev
     dA_prev = (np.empty if tiled else np.zeros)(A_prev.shape, dtype=dA.dtype)
-    _max_pool_backward_kernel(np.ascontiguousarray(dA), np.ascontiguousarray(A_prev), f, stride,
-                              dA_prev)
+    g = np.ascontiguousarray(dA)
+    x = np.ascontiguousarray(A_prev)
+
+    def work(lo, hi):                              # a chunk of examples per thread
+        _max_pool_backward_kernel(g[lo:hi], x[lo:hi], f, stride, dA_prev[lo:hi])
+
+    cpu_pool().run(work, A_prev.shape[0])
     return dA_prev
+
+
+_SELF = __import__('sys').modules[__name__]
