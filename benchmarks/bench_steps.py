@@ -402,6 +402,60 @@ def format_first_steps(results):
                         align=["l", "l", "r", "r", "r", "r"])
 
 
+# ----------------------------------------------------------------------------------------------
+# The course's loops (mtl_numpy.backends.naive) inside a whole CNN step, small m only
+# ----------------------------------------------------------------------------------------------
+
+def naive_backend():
+    """The NumPy backend with its conv and pool kernels swapped for the course's loops.
+
+    A backend is a module-like object with the kernel set (see ``mtl_numpy.backends``); without
+    the fused ``conv_relu_pool_*`` pair the model runs conv, ReLU and pool layer by layer, so
+    every convolution and pooling of the step goes through ``naive.py``'s loops."""
+    import types
+
+    from mtl_numpy.backends import naive, numpy_backend
+
+    names = {k: getattr(numpy_backend, k) for k in dir(numpy_backend) if not k.startswith("__")}
+    names.pop("conv_relu_pool_forward", None)
+    names.pop("conv_relu_pool_backward", None)
+    names.update(name="naive-loops", conv_forward=naive.conv_forward,
+                 conv_backward=naive.conv_backward, pool_forward=naive.pool_forward,
+                 pool_backward=naive.pool_backward)
+    return types.SimpleNamespace(**names)
+
+
+def naive_table(sizes=(4, 16), repeat=3):
+    """ms/step of the CNN with the course's loops vs the NumPy backend, same m, same process."""
+    import mtl_numpy as mtl
+
+    rows = []
+    for m in sizes:
+        X, Y = make_data("cnn", m)
+        times = {}
+        for label, backend in (("naive loops", naive_backend()), ("numpy", "numpy")):
+            model = reference_model("cnn", backend)
+            Xp, Yp = model._prepare(X, Y)
+            opt = mtl.Adam(learning_rate=1e-3)
+            J, grads = model._cost_and_grads(Xp, Yp)       # warm-up; also the check below
+            times[label + "_check"] = (J, grads["dW1"])
+            best = float("inf")
+            for _ in range(repeat):
+                start = time.perf_counter()
+                J, grads = model._cost_and_grads(Xp, Yp)
+                opt.update(model.params, grads)
+                best = min(best, time.perf_counter() - start)
+            times[label] = best
+        (Ja, dWa), (Jb, dWb) = times["naive loops_check"], times["numpy_check"]
+        check = max(abs(Ja - Jb) / max(abs(Jb), 1e-12), scaled_error(dWa, dWb))
+        rows.append([m, f"{1e3 * times['naive loops']:.1f}", f"{m / times['naive loops']:.1f}",
+                     f"{1e3 * times['numpy']:.2f}", f"{m / times['numpy']:.0f}",
+                     f"{times['naive loops'] / times['numpy']:.0f}x", f"{check:.1e}"])
+    header = ["m", "naive ms/step", "naive ex/s", "numpy ms/step", "numpy ex/s", "naive/numpy",
+              "check"]
+    return format_table(header, rows)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a run under a minute (fewer sizes/repeats)")
@@ -417,6 +471,9 @@ def main(argv=None):
     parser.add_argument("--block", type=float, default=None,
                         help="seconds per timed block of steps (default 0.25; --quick 0.05)")
     parser.add_argument("--plot", default=None, help="write the log-log figure to this path")
+    parser.add_argument("--naive-sizes", default="4,16",
+                        help="batch sizes for the course's loops inside a CNN step (default 4,16; "
+                             "'none' to skip)")
     parser.add_argument("--cpu-threads", type=int, default=2,
                         help="threads for every CPU contender: BLAS, OpenMP, Numba and "
                              "torch.set_num_threads (default 2)")
@@ -482,6 +539,15 @@ def main(argv=None):
         finally:
             for w in workers.values():
                 w.close()
+
+    if "cnn" in models and args.naive_sizes.strip().lower() != "none":
+        naive_sizes = parse_sizes(args.naive_sizes)
+        log(f"[naive] the course's loops in a CNN step at m = {naive_sizes}")
+        print("### CNN step with the course's loop-by-loop conv and pool (small m only)\n")
+        print("In this process, best of 3 steps each; 'check' is the relative error of the cost "
+              "and dW1 between the two before timing.\n")
+        print(naive_table(naive_sizes))
+        print()
 
     first = format_first_steps(all_results)
     if first:
