@@ -13,17 +13,19 @@ from mtl_numpy.experiments import common, end_to_end, transfer
 SCENE_TASKS = {"pedestrian", "car", "stop_sign", "traffic_light"}
 
 EXPECTED = {
-    "sharing": ({"multi_task", "single_task", "single_task_quarter"}, SCENE_TASKS),
-    "network_size": ({"multi_task", "single_task", "multi_minus_single"}, SCENE_TASKS),
+    "sharing": ({"multi_task", "single_task", "single_task_quarter"}, SCENE_TASKS | {"mean"}),
+    "network_size": ({c + f for c in ("multi_task", "single_task", "multi_minus_single")
+                      for f in ("", "@0.1")}, SCENE_TASKS | {"mean"}),
     "data_amounts": ({"single_task", "multi_task", "multi_task_shuffled", "gain", "gain_shuffled"},
                      {"traffic_light"}),
     "masking": ({"masked", "zero_filled", "dropped"}, SCENE_TASKS),
-    "transfer": ({"scratch", "finetune_all", "finetune_head"}, {"traffic_light", "closed_loop"}),
+    "transfer": ({"scratch", "finetune_all", "finetune_head", "finetune_lower"},
+                 {"traffic_light", "closed_loop"}),
     "end_to_end": ({"pipeline", "end_to_end"}, SCENE_TASKS | {"mean"}),
 }
 
 # metrics that are differences (may be negative) or a bias in [-1, 1]
-SIGNED = {"multi_minus_single", "gain", "gain_shuffled"}
+SIGNED = {"multi_minus_single", "multi_minus_single@0.1", "gain", "gain_shuffled"}
 
 
 @pytest.fixture(scope="module")
@@ -158,3 +160,128 @@ def test_main_cli_writes_outputs(tmp_path, capsys):
         assert (tmp_path / f"masking.{ext}").exists()
     data = json.loads((tmp_path / "masking.json").read_text())
     assert data["settings"]["seeds"] == [3, 4]
+
+
+def test_sharing_and_network_size_params_match_settings(results):
+    r = results["sharing"]
+    assert r.params == list(r.settings["labelled"])
+    assert r.settings["labelled"][0] == 1.0 and min(r.settings["labelled"]) < 1.0
+    n = results["network_size"]
+    assert n.params == list(n.settings["widths"])
+    assert n.settings["labelled"] == [1.0, 0.1]
+    assert experiments.network_size.condition("multi_minus_single", 0.1) == "multi_minus_single@0.1"
+    assert experiments.network_size.condition("multi_minus_single", 1.0) == "multi_minus_single"
+
+
+def test_task_mean_is_mean_of_tasks(results):
+    r = results["sharing"]
+    for cond in r.conditions:
+        for frac in r.params:
+            rows = [r.get(cond, t, "accuracy", frac).mean for t in SCENE_TASKS]
+            assert r.get(cond, "mean", "accuracy", frac).mean == pytest.approx(np.mean(rows), abs=1e-9)
+
+
+def test_network_size_difference_is_paired(results):
+    r = results["network_size"]
+    for w in r.params:
+        for task in SCENE_TASKS | {"mean"}:
+            m = r.get("multi_task", task, "accuracy", w).mean
+            s = r.get("single_task", task, "accuracy", w).mean
+            assert r.get("multi_minus_single", task, "accuracy", w).mean == pytest.approx(m - s, abs=1e-9)
+
+
+def test_fewer_labels_at_lower_fraction(results):
+    labels = results["sharing"].notes["labels_per_task"]
+    full, part = np.array(labels["1.0"]), np.array(labels[str(min(results["sharing"].params))])
+    assert (part < full).all()
+
+
+def test_resolve_backend_and_blas_threads():
+    assert common.resolve_backend("auto") in mtl.available_backends()
+    assert common.resolve_backend(None) == common.resolve_backend("auto")
+    assert common.resolve_backend("numpy") == "numpy"
+    with common.blas_threads(1):
+        a = np.ones((50, 50)) @ np.ones((50, 50))
+    assert a[0, 0] == 50
+
+
+def test_checkpoint_epochs():
+    assert common.checkpoint_epochs(6) == {1, 2, 3, 4, 5, 6}
+    marks = common.checkpoint_epochs(600, n=12)
+    assert 1 in marks and 600 in marks and len(marks) <= 13
+    assert min(m for m in marks if m > 10) < 100  # geometric: dense early on
+
+
+def test_train_with_validation_keeps_the_best_checkpoint():
+    rng = np.random.default_rng(0)
+    X = rng.random((5, 30)).astype(np.float32)
+    Y = (rng.random((1, 30)) < 0.5).astype(float)           # noise: training on it overfits
+    Xv = rng.random((5, 200)).astype(np.float32)
+    Yv = (Xv[:1] > 0.5).astype(float)
+    model = mtl.SharedMLP([5, 16, 1], seed=0)
+    hist = common.train(model, X, Y, epochs=40, batch_size=8, learning_rate=1e-2,
+                        validation=(Xv, Yv))
+    assert 1 <= hist.best_epoch <= 40
+    AL = np.asarray(mtl.training.predict_proba_batched(model, Xv), dtype=np.float64)
+    kept = mtl.losses.masked_logistic_cost(AL, Yv)
+    # the kept parameters score the lowest validation cost among the checkpoints
+    again = mtl.SharedMLP([5, 16, 1], seed=0)
+    common.train(again, X, Y, epochs=40, batch_size=8, learning_rate=1e-2)
+    AL_last = np.asarray(mtl.training.predict_proba_batched(again, Xv), dtype=np.float64)
+    assert kept <= mtl.losses.masked_logistic_cost(AL_last, Yv) + 1e-9
+
+
+def test_transfer_trunk_for_the_cnn():
+    pre = common.scene_cnn(16, 2, 3, seed=0, backend="numpy")
+    model = common.scene_cnn(16, 2, 1, seed=1, backend="numpy")
+    trunk, head = transfer.transfer_trunk(pre, model)
+    assert trunk == ["W1", "b1", "W2", "b2", "W3", "b3"] and head == ["W4", "b4"]
+    for k in trunk:
+        np.testing.assert_array_equal(model.params[k], pre.params[k])
+    assert model.params["W4"].shape == (1, 8)
+    with pytest.raises(ValueError, match="trunks differ"):
+        transfer.transfer_trunk(common.scene_cnn(16, 4, 3, seed=0, backend="numpy"), model)
+    fresh = common.scene_cnn(16, 2, 1, seed=1, backend="numpy")
+    lower, rest = transfer.transfer_trunk(pre, fresh, keep_top=2)
+    assert lower == ["W1", "b1", "W2", "b2"] and rest == ["W3", "b3", "W4", "b4"]
+    np.testing.assert_array_equal(fresh.params["W3"], common.scene_cnn(16, 2, 1, seed=1, backend="numpy").params["W3"])
+    with pytest.raises(ValueError, match="keep_top"):
+        transfer.transfer_trunk(pre, fresh, keep_top=4)
+
+
+def test_main_cli_all_writes_timings(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_run(name, **kwargs):
+        calls.append((name, kwargs))
+        return experiments.ExperimentResult(name, None, [common.Row("c", None, "t", "accuracy", 0.5, 0.0, 1)],
+                                            {"backend": "numpy"}, 0.01)
+
+    monkeypatch.setattr(experiments, "run", fake_run)
+    assert experiments.main(["all", "--no-plot", "--no-progress", "--jobs", "1", "--out", str(tmp_path)]) == 0
+    assert [c[0] for c in calls] == list(experiments.EXPERIMENTS)
+    assert all("backend" not in kw for _, kw in calls)     # each experiment's default ("auto")
+    data = json.loads((tmp_path / "timings_all.json").read_text())
+    assert set(data["seconds"]) == set(experiments.EXPERIMENTS)
+    assert data["total"] >= 0 and data["backends"]["sharing"] == "numpy"
+
+
+def test_main_cli_side_by_side(tmp_path, capsys):
+    # two experiments in two worker processes: the same tables as one after the other
+    args = ["masking", "end_to_end", "--fast", "--no-progress", "--no-plot", "--seeds", "0", "1"]
+    assert experiments.main(args + ["--jobs", "2", "--out", str(tmp_path / "a")]) == 0
+    assert experiments.main(args + ["--jobs", "1", "--out", str(tmp_path / "b")]) == 0
+    for name in ("masking", "end_to_end"):
+        a = json.loads((tmp_path / "a" / f"{name}.json").read_text())
+        b = json.loads((tmp_path / "b" / f"{name}.json").read_text())
+        assert len(a["rows"]) == len(b["rows"])
+        for ra, rb in zip(a["rows"], b["rows"]):
+            # the same computation; only floating-point rounding may differ between a fresh worker
+            # and this long-lived test process (memory alignment, BLAS code paths), and training
+            # can amplify it a little
+            assert {k: ra[k] for k in ("condition", "param", "task", "metric", "n")} == \
+                {k: rb[k] for k in ("condition", "param", "task", "metric", "n")}
+            for k in ("mean", "std"):
+                assert ra[k] == pytest.approx(rb[k], abs=0.02, nan_ok=True)
+    timings = json.loads((tmp_path / "a" / "timings_masking+end_to_end.json").read_text())
+    assert timings["jobs"] == 2 and set(timings["seconds"]) == {"masking", "end_to_end"}

@@ -1,6 +1,6 @@
 r"""Experiments: when multi-task learning helps, transfer learning, end-to-end learning.
 
-Each experiment is a module with ``run(seeds=..., <sizes>, epochs=..., backend="numpy",
+Each experiment is a module with ``run(seeds=..., <sizes>, epochs=..., backend="auto",
 fast=False, progress=True) -> ExperimentResult`` and ``plot(result, path=None)``:
 
 ============== ==========================================================================
@@ -15,7 +15,11 @@ end_to_end     hand-designed features + logistic regression vs an end-to-end CNN
 ============== ==========================================================================
 
 ``fast=True`` is a setting that runs in well under a minute on two cores (tests,
-tutorials); the defaults are the full setting quoted in ``docs/experiments.md``.
+tutorials); the defaults are the full setting quoted in ``docs/experiments.md`` (all six
+together well under 30 minutes on two cores). The driving-scene experiments train a
+small CNN (:func:`.common.scene_cnn`); ``backend="auto"`` picks Numba when it is
+installed. Every run uses one BLAS thread (:func:`.common.blas_threads`), and
+``all`` runs experiments side by side, one process per CPU (``--jobs``).
 
 From the command line::
 
@@ -33,13 +37,20 @@ import json
 import os
 import sys
 import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 from . import data_amounts, end_to_end, masking, network_size, sharing, transfer
+from . import common
 from .common import ExperimentResult, Row, TrainableSubset
 
 __all__ = ["EXPERIMENTS", "run", "plot", "main", "run_experiment_cli", "ExperimentResult", "Row",
            "TrainableSubset", "sharing", "network_size", "data_amounts", "masking", "transfer",
            "end_to_end"]
+
+#: Rough share of the full setting's time each experiment takes (measured on 2 cores); the
+#: command line starts the longest first when it runs experiments side by side.
+COST = {"network_size": 24, "sharing": 11, "data_amounts": 9, "masking": 4, "transfer": 4,
+        "end_to_end": 3}
 
 #: name -> module with ``run`` and ``plot``.
 EXPERIMENTS = {
@@ -75,11 +86,16 @@ def build_parser(prog="python -m mtl_numpy.experiments"):
     p.add_argument("--fast", action="store_true", help="the small setting (under a minute each)")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds (default: the experiment's)")
     p.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
-    p.add_argument("--backend", default="numpy", help="numpy, numba or cupy")
+    p.add_argument("--backend", default=None,
+                   help="auto (default: numba if installed, else numpy), numpy, numba or cupy")
     p.add_argument("--out", default=None,
                    help="folder for NAME.png, NAME.json and NAME.md (default: print only)")
     p.add_argument("--no-plot", action="store_true", help="do not draw figures")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="experiments run side by side, one process each (default: the number of "
+                        "CPUs, at most the number of experiments); every run is single-threaded, "
+                        "so the results do not depend on it")
     return p
 
 
@@ -89,17 +105,28 @@ def main(argv=None, prog="python -m mtl_numpy.experiments"):
     names = list(EXPERIMENTS) if "all" in args.name else list(dict.fromkeys(args.name))
     if args.out:
         os.makedirs(args.out, exist_ok=True)
-    timings = {}
-    start = time.perf_counter()
-    for name in names:
-        kwargs = dict(fast=args.fast, backend=args.backend, progress=not args.no_progress)
-        if args.seeds is not None:
-            kwargs["seeds"] = tuple(args.seeds)
-        if args.epochs is not None:
-            kwargs["epochs"] = args.epochs
-        result = run(name, **kwargs)
+    jobs = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
+    jobs = max(1, min(jobs, len(names)))
+    kwargs = dict(fast=args.fast, progress=not args.no_progress)
+    if args.backend is not None:
+        kwargs["backend"] = args.backend
+    if args.seeds is not None:
+        kwargs["seeds"] = tuple(args.seeds)
+    if args.epochs is not None:
+        kwargs["epochs"] = args.epochs
+    timings, backends, loads = {}, {}, {}
+    start, cpu_start = time.perf_counter(), time.process_time()
+    load = _load_average()
+    print(f"experiments {', '.join(names)}: {'fast' if args.fast else 'full'} setting, "
+          f"{jobs} at a time; load average {load} on {os.cpu_count()} CPUs", flush=True)
+
+    def report(name, result):
         timings[name] = round(result.seconds, 1)
-        print(f"\n## {name}  ({result.seconds:.1f} s)\n", flush=True)
+        backends[name] = result.settings.get("backend")
+        loads[name] = _load_average()
+        done = len(timings)
+        print(f"\n## {name}  ({result.seconds:.1f} s; {done}/{len(names)} done, "
+              f"elapsed {time.perf_counter() - start:.0f} s)\n", flush=True)
         print(result.to_markdown(), flush=True)
         if result.notes:
             print("\nnotes:", json.dumps(result.notes, default=str), flush=True)
@@ -113,13 +140,62 @@ def main(argv=None, prog="python -m mtl_numpy.experiments"):
                     print(f"figure: {path}", flush=True)
                 except ImportError as exc:
                     print(f"no figure: {exc}", file=sys.stderr)
-    total = time.perf_counter() - start
-    print(f"\ntimings (s): {json.dumps(timings)}; total {total:.1f} s", flush=True)
+
+    if jobs == 1:
+        for i, name in enumerate(names):
+            if len(names) > 1:
+                print(f"\n[{i + 1}/{len(names)}] {name}  (elapsed {time.perf_counter() - start:.0f} s)",
+                      flush=True)
+            report(name, run(name, **kwargs))
+    else:
+        _run_side_by_side(names, kwargs, jobs, report)
+    total, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    load_after = _load_average()
+    order = [n for n in names if n in timings]
+    print(f"\ntimings (s): {json.dumps({n: timings[n] for n in order})}; total {total:.1f} s "
+          f"({total / 60:.1f} min, {jobs} at a time); load average before {load}, after "
+          f"{load_after} on {os.cpu_count()} CPUs", flush=True)
     if args.out and len(names) > 1:
         tag = "all" if len(names) == len(EXPERIMENTS) else "+".join(names)
         with open(os.path.join(args.out, f"timings_{tag}.json"), "w") as fh:
-            json.dump({"seconds": timings, "total": round(total, 1), "fast": args.fast}, fh, indent=1)
+            json.dump({"seconds": {n: timings[n] for n in order}, "total": round(total, 1),
+                       "jobs": jobs, "fast": args.fast, "backends": backends,
+                       "cpus": os.cpu_count(), "load_average_before": load,
+                       "load_average_after_each": loads, "main_process_cpu_seconds": round(cpu, 1)},
+                      fh, indent=1)
     return 0
+
+
+def _worker_init(counter):
+    # one screen line per worker for its progress bars
+    with counter.get_lock():
+        common.BAR_POSITION = counter.value
+        counter.value += 1
+
+
+def _run_side_by_side(names, kwargs, jobs, report):
+    """Run ``names`` in ``jobs`` worker processes, longest first; ``report`` each as it ends."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")   # a fresh interpreter: no inherited BLAS / Numba threads
+    counter = ctx.Value("i", 0)
+    queue = sorted(names, key=lambda n: -COST.get(n, 1))
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
+                             initargs=(counter,)) as pool:
+        pending = {pool.submit(run, name, **kwargs): name for name in queue}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                name = pending.pop(fut)
+                report(name, fut.result())
+
+
+def _load_average():
+    """The 1, 5 and 15 minute load averages (None where the OS has none)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):  # pragma: no cover - Windows
+        return None
 
 
 def run_experiment_cli(argv):

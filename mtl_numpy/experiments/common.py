@@ -7,6 +7,7 @@ seed) and ``n`` is the number of seeds whose value was finite.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -14,13 +15,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..losses import masked_logistic_cost
 from ..metrics import task_metrics
 from ..optim import Adam, Optimizer
 from ..training import fit, predict_proba_batched
 
 __all__ = [
     "ExperimentResult", "Row", "Recorder", "TrainableSubset", "train", "evaluate_truth",
-    "require_matplotlib", "run_progress", "epochs_for", "scenes", "METRICS",
+    "require_matplotlib", "run_progress", "epochs_for", "scenes", "METRICS", "resolve_backend",
+    "blas_threads", "scene_cnn", "labelled_columns", "add_task_mean", "n_batches", "checkpoint_epochs",
 ]
 
 #: The metrics recorded per task by default.
@@ -227,6 +230,69 @@ class Recorder:
         return out
 
 
+# ---------------------------------------------------------------------- set-up
+def resolve_backend(backend="auto"):
+    """``"auto"`` (or None): ``"numba"`` when Numba is installed, else ``"numpy"``; other names as given.
+
+    The Numba backend trains the experiments' CNN about 1.4x (16x16 scenes) and 1.3x
+    (32x32) faster than the NumPy one on this project's 2-core machine
+    (docs/experiments.md, "Common choices").
+    """
+    if backend is None or backend == "auto":
+        from ..backends import get_backend
+
+        try:
+            get_backend("numba")
+            return "numba"
+        except ImportError:
+            return "numpy"
+    return backend
+
+
+@contextlib.contextmanager
+def blas_threads(n=1):
+    """Limit the BLAS library to ``n`` threads inside the block (needs threadpoolctl; else a no-op).
+
+    The experiments train small networks with mini-batches of 64, whose BLAS products
+    are small: a second BLAS thread does not speed them up (docs/experiments.md), and
+    with two experiments running side by side on two cores (the command line's
+    ``--jobs``) extra BLAS threads would only oversubscribe the cores. On a loaded
+    2-core machine OpenBLAS's threads, spinning while they wait for a descheduled
+    partner, made training several times slower in one of our measurements.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        yield
+        return
+    with threadpool_limits(limits=n, user_api="blas"):
+        yield
+
+
+def scene_cnn(image_size, width, n_tasks, seed, backend):
+    """The experiments' CNN for driving scenes: conv ``(w, 2w)`` -> dense ``4w`` -> ``n_tasks``.
+
+    ``width`` ``w`` scales every shared layer: ``w = 16`` is the workhorse (38,180
+    parameters at 16x16 with four tasks), ``w = 8`` has about a quarter of its parameters.
+    """
+    from ..models import SharedCNN
+
+    w = int(width)
+    return SharedCNN((image_size, image_size, 3), conv_channels=(w, 2 * w), hidden=(4 * w,),
+                     n_tasks=n_tasks, seed=seed, backend=backend)
+
+
+def labelled_columns(Y):
+    """Indices of the examples with at least one known label (the others add nothing to the cost)."""
+    return np.flatnonzero(~np.isnan(Y).all(axis=0))
+
+
+def add_task_mean(metrics, tasks, names=METRICS):
+    """Add a ``"mean"`` pseudo-task (the mean over ``tasks``) to a :func:`task_metrics` dict."""
+    metrics["mean"] = {k: float(np.mean([metrics[t][k] for t in tasks])) for k in names}
+    return metrics
+
+
 # ---------------------------------------------------------------------- training
 class TrainableSubset(Optimizer):
     """Wrap an optimizer so that it updates only the parameters named in ``trainable``.
@@ -253,6 +319,11 @@ class TrainableSubset(Optimizer):
         self.inner.update(live, grads)
 
 
+def n_batches(m, batch_size):
+    """Mini-batch steps in one epoch over ``m`` examples."""
+    return max(1, math.ceil(m / batch_size))
+
+
 def epochs_for(m, batch_size, epochs, min_steps=0, max_epochs=None):
     """``epochs``, raised so that training takes at least ``min_steps`` mini-batch steps.
 
@@ -266,12 +337,34 @@ def epochs_for(m, batch_size, epochs, min_steps=0, max_epochs=None):
     return max(1, e)
 
 
+def checkpoint_epochs(epochs, n=12):
+    """The epochs (1-based) after which :func:`train` scores the model on its validation set.
+
+    Every epoch when there are at most ``n``; otherwise about ``n`` epochs spaced
+    geometrically (a run of 600 epochs on 90 examples may be at its best after 20),
+    always including the last.
+    """
+    epochs = int(epochs)
+    if epochs <= n:
+        return set(range(1, epochs + 1))
+    return set(int(round(e)) for e in np.geomspace(1, epochs, n)) | {epochs}
+
+
 def train(model, X, Y, *, epochs, batch_size=64, learning_rate=1e-3, seed=0, min_steps=0,
-          max_epochs=None, trainable=None):
-    """Fit ``model`` quietly with Adam; returns the :class:`History`.
+          max_epochs=None, trainable=None, validation=None):
+    """Fit ``model`` quietly with Adam; returns the :class:`History` (None if nothing to train on).
 
     A training set with no example is skipped (the model keeps its initial
     parameters); callers should record ``nan`` for such a run.
+
+    ``validation=(X_val, Y_val)`` turns on early stopping: after the epochs of
+    :func:`checkpoint_epochs` the model's masked cost on ``(X_val, Y_val)`` (one row
+    per output; ``nan`` rows or entries are left out) is computed, and at the end the
+    model is given back the parameters of the checkpoint with the lowest cost. Every
+    condition of an experiment is trained this way, so that none is judged after too
+    few or too many passes over its data (a single-task network on 90 labels, given
+    as many steps as a multi-task network on 10,000 scenes, overfits long before the
+    end). ``History.best_epoch`` then holds the epoch kept.
     """
     m = model.n_examples(X) if hasattr(X, "shape") else 0
     if m == 0:
@@ -280,7 +373,34 @@ def train(model, X, Y, *, epochs, batch_size=64, learning_rate=1e-3, seed=0, min
     if trainable is not None:
         opt = TrainableSubset(opt, trainable)
     e = epochs_for(m, batch_size, epochs, min_steps, max_epochs)
-    return fit(model, X, Y, optimizer=opt, epochs=e, batch_size=batch_size, seed=seed, progress=False)
+    if validation is None:
+        return fit(model, X, Y, optimizer=opt, epochs=e, batch_size=batch_size, seed=seed,
+                   progress=False)
+    X_val, Y_val = validation
+    Y_val = np.asarray(Y_val, dtype=np.float64)
+    marks = checkpoint_epochs(e)
+    best = {"cost": math.inf, "params": None, "epoch": 0}
+
+    def score(epoch, history):
+        if epoch + 1 not in marks:
+            return
+        AL = np.asarray(_to_host(predict_proba_batched(model, X_val)), dtype=np.float64)
+        cost = masked_logistic_cost(AL, Y_val)
+        if cost < best["cost"]:
+            best.update(cost=cost, epoch=epoch + 1,
+                        params={k: v.copy() for k, v in model.params.items()})
+
+    history = fit(model, X, Y, optimizer=opt, epochs=e, batch_size=batch_size, seed=seed,
+                  progress=False, callback=score)
+    if best["params"] is not None:
+        for k, v in best["params"].items():
+            model.params[k][...] = v
+    history.best_epoch = best["epoch"]
+    return history
+
+
+def _to_host(a):
+    return a.get() if hasattr(a, "get") else a
 
 
 def evaluate_truth(model, X, Y_true, tasks, with_bias=False):
@@ -299,22 +419,36 @@ def evaluate_truth(model, X, Y_true, tasks, with_bias=False):
     return metrics
 
 
-def scenes(m_train, m_test, image_size, seed, missing=0.0):
-    """Driving scenes split into (train, test); test labels are only ever used as truth."""
+def scenes(m_train, m_test, image_size, seed, missing=0.0, m_val=0):
+    """Driving scenes split into (train, test), or (train, validation, test) when ``m_val > 0``.
+
+    Test and validation labels are only ever used as truth (``Y_true``); the
+    validation scenes choose each run's early-stopping checkpoint (:func:`train`).
+    """
     from ..datasets import driving_scenes
 
-    data = driving_scenes(m_train + m_test, image_size=image_size, missing=missing, seed=seed)
-    return data.split(m_test)
+    data = driving_scenes(m_train + m_val + m_test, image_size=image_size, missing=missing, seed=seed)
+    rest, test = data.split(m_test)
+    if not m_val:
+        return rest, test
+    train_set, val = rest.split(m_val)
+    return train_set, val, test
 
 
 # ---------------------------------------------------------------------- progress / plots
+#: Screen line of this process's progress bars (set per worker when the CLI runs
+#: experiments side by side, so that their bars do not overwrite each other).
+BAR_POSITION = None
+
+
 def run_progress(total, desc, progress):
     """A tqdm bar over the runs of an experiment (a no-op object when ``progress`` is False)."""
     if progress:
         try:
             from tqdm.auto import tqdm
 
-            return tqdm(total=total, desc=desc, unit="run")
+            return tqdm(total=total, desc=f"{desc:<12}", unit="run", position=BAR_POSITION,
+                        dynamic_ncols=True)
         except ImportError:  # pragma: no cover
             pass
     return _NoBar()
@@ -332,15 +466,13 @@ class _NoBar:
 
 
 def require_matplotlib():
-    """Import matplotlib with the Agg backend, or fail with the install hint."""
-    try:
-        import matplotlib
+    """``matplotlib.pyplot``, or an ImportError naming the extra to install.
 
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ImportError("needs matplotlib: pip install 'mtl-numpy[plot]'") from None
-    return plt
+    Chooses the "Agg" backend only where pyplot is not loaded yet and there is no display
+    (:func:`mtl_numpy.plotting._pyplot`), so figures still show inline in Jupyter."""
+    from ..plotting import _pyplot
+
+    return _pyplot()
 
 
 def finish_figure(fig, path):
