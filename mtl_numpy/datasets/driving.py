@@ -142,7 +142,7 @@ class TaskDataset:
         -------
         X_flat : ndarray of shape (n_x, m), float32, C-contiguous
             ``n_x = n_H * n_W * n_C``; column ``i`` is ``X[i].ravel()``, i.e. the
-            example flattened row-major over (n_H, n_W, n_C), as DESIGN.md fixes.
+            example flattened row-major over (n_H, n_W, n_C), as the package's flatten layer does.
             A new array: changing it does not change ``X``.
         """
         return np.array(self.X.reshape(self.m, -1).T, dtype=np.float32, order="C", copy=True)

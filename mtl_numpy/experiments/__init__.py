@@ -10,7 +10,7 @@ sharing        one multi-task network vs four single-task networks (same / quart
 network_size   multi-task minus single-task against the shared hidden width (Caruana)
 data_amounts   a focus task with few labels next to tasks with many (+ shuffle control)
 masking        masked cost vs '?' filled with 0 vs incomplete examples dropped
-transfer       pretrain on tasks A, fine-tune (all / head only) on task B vs from scratch
+transfer       pretrain on tasks A, fine-tune on B (all / lower layers / head) vs scratch
 end_to_end     hand-designed features + logistic regression vs an end-to-end CNN
 ============== ==========================================================================
 

@@ -10,7 +10,7 @@ the only case where multi-task learning hurts is a network too small for all tas
 The sweep runs at each fraction in ``labelled`` (as in experiment 1: each label kept
 with that probability): 1.0 is Caruana's setting (every scene labelled for every task,
 so only capacity and the shared representation differ); 0.1 leaves each task about
-1,000 labels out of 10,000 scenes, the regime where experiment 1 finds sharing helps,
+1,000 labels out of 10,000 scenes, the scarce-label regime where the lecture expects sharing to help,
 and the multi-task network learns from every scene with any label. Conditions are
 named ``multi_task``, ``single_task`` and ``multi_minus_single`` with every label, and
 ``multi_task@F``, ``single_task@F``, ``multi_minus_single@F`` at a fraction ``F < 1``.

@@ -1,6 +1,6 @@
 r"""Experiment 1 — one multi-task network vs separate single-task networks.
 
-The lecture (point 4 of DESIGN.md): when the tasks share low-level features,
+The lecture's claim: when the tasks share low-level features,
 training one network on all four beats training four — above all when each
 task on its own has little data. On the same driving scenes we train
 
