@@ -52,47 +52,30 @@ QUICK_SETTINGS = {
 # Argument types: each raises ArgumentTypeError, which argparse turns into a
 # usage message and exit status 2.
 # --------------------------------------------------------------------------- #
+def _checked(text, convert, ok, expected):
+    """``convert(text)`` if that works and passes ``ok``, else ArgumentTypeError("expected ...")."""
+    try:
+        value = convert(text)
+    except ValueError:
+        value = None
+    if value is None or not ok(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}; got {text!r}")
+    return value
+
+
 def positive_int(text):
     """An int >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
-    return value
-
-
-def non_negative_int(text):
-    """An int >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {text!r}")
-    return value
+    return _checked(text, int, lambda v: v >= 1, "a positive integer")
 
 
 def positive_float(text):
     """A finite float > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number; got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number; got {text!r}")
-    return value
+    return _checked(text, float, lambda v: math.isfinite(v) and v > 0, "a positive number")
 
 
 def _rate(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a rate in [0, 1]; got {text!r}") from None
-    if not 0.0 <= value <= 1.0:  # also rejects nan
-        raise argparse.ArgumentTypeError(f"expected a rate in [0, 1]; got {text!r}")
-    return value
+    """A float in [0, 1] (nan is refused: the comparison is False)."""
+    return _checked(text, float, lambda v: 0.0 <= v <= 1.0, "a rate in [0, 1]")
 
 
 def missing_rate(text):

@@ -37,7 +37,6 @@ def main(argv=None):
 
     os.environ.setdefault("MPLBACKEND", "Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     import mtl_numpy as mtl
     from mtl_numpy.plotting import plot_label_matrix, plot_learning_curves, plot_scenes

@@ -11,7 +11,10 @@ Every backend module defines:
 ``sigmoid_forward / sigmoid_backward``, ``linear_relu_forward / linear_relu_backward``,
 ``masked_logistic_cost_and_grad(ZL, Y, normalize)``,
 ``conv_forward / conv_backward``, ``pool_forward / pool_backward``,
-``flatten_forward / flatten_backward``.
+``flatten_forward / flatten_backward``, and the fused conv block of the training step,
+``conv_relu_pool_forward / conv_relu_pool_backward`` (conv, bias + ReLU and max-pool in one
+call; its cache is the backend's own). A backend without the fused pair still works: the model
+then runs conv, ReLU and pool layer by layer.
 
 ``naive`` is not a backend: it holds the course's loop-by-loop conv and pool,
 the teaching versions and the test oracle for the fast ones.

@@ -592,11 +592,10 @@ def conv_backward(dZ, cache, need_dA_prev=True):
     """
     A_prev, W, b, hparameters = cache
     f, stride, pad, n_H, n_W = _check_conv(A_prev, W, b, hparameters)
-    m, n_C_prev, n_C = A_prev.shape[0], A_prev.shape[3], W.shape[3]
+    m, n_C = A_prev.shape[0], W.shape[3]
     _check_upstream("dZ", dZ, (m, n_H, n_W, n_C))
     if not _same_float(dZ, A_prev, W):
-        dA_prev, dW, db = _np_backend.conv_backward(dZ, cache)
-        return (dA_prev if need_dA_prev else None), dW, db
+        return _np_backend.conv_backward(dZ, cache, need_dA_prev=need_dA_prev)
     return _conv_backward_cpu(dZ, A_prev, W, f, stride, pad, n_H, n_W, need_dA_prev,
                               ops=_NumbaOps, block_bytes=config.CONV_BLOCK_BYTES)
 

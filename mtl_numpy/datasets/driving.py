@@ -537,7 +537,7 @@ def _draw_car(rng, n, g, horizon):
 
     Cars drive on the road: their centre is in the middle half of the picture.
     """
-    H, W, s = g.H, g.W, g.s
+    H, W = g.H, g.W
     width, ground = _place(rng, n, g, horizon, 10, 16)
     body_h = rng.uniform(0.26, 0.34, n) * width
     cabin_h = rng.uniform(0.20, 0.28, n) * width

@@ -475,6 +475,14 @@ def require_matplotlib():
     return _pyplot()
 
 
+def log_axis(ax, values, base=10):
+    """A log-scaled x axis with one tick at each of ``values``, labelled plainly (no minor ticks)."""
+    ax.set_xscale("log", base=base)
+    ax.set_xticks(values)
+    ax.set_xticklabels([f"{v:g}" for v in values])
+    ax.minorticks_off()
+
+
 def finish_figure(fig, path):
     """Save ``fig`` to ``path`` (and close it) or return it."""
     if path is not None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import METRICS, ExperimentResult, Recorder, Timer, blas_threads, \
+from .common import METRICS, ExperimentResult, Recorder, Timer, log_axis, blas_threads, \
     evaluate_truth, finish_figure, require_matplotlib, resolve_backend, run_progress, \
     scene_cnn, scenes, train
 
@@ -110,10 +110,7 @@ def plot(result, path=None, metric="accuracy"):
     for cond in ("single_task", "multi_task", "multi_task_shuffled"):
         f, mean, std = result.curve(cond, focus, metric)
         ax.errorbar(f, mean, yerr=std, marker="o", capsize=3, label=cond)
-    ax.set_xscale("log")
-    ax.set_xticks(result.params)
-    ax.set_xticklabels([f"{f:g}" for f in result.params])
-    ax.minorticks_off()
+    log_axis(ax, result.params)
     ax.set_xlabel(f"fraction of {focus} labels kept (of {m} scenes)")
     ax.set_ylabel(f"held-out {focus} {metric}")
     ax.set_title("Focus task with few labels")
@@ -122,10 +119,7 @@ def plot(result, path=None, metric="accuracy"):
         f, mean, std = result.curve(cond, focus, metric)
         ax2.errorbar(f, mean, yerr=std, marker="o", capsize=3, label=label)
     ax2.axhline(0, color="k", lw=0.8)
-    ax2.set_xscale("log")
-    ax2.set_xticks(result.params)
-    ax2.set_xticklabels([f"{f:g}" for f in result.params])
-    ax2.minorticks_off()
+    log_axis(ax2, result.params)
     ax2.set_xlabel(f"fraction of {focus} labels kept (of {m} scenes)")
     ax2.set_ylabel(f"gain in {metric}")
     ax2.set_title("Gain from the other tasks (and the shuffle control)")

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import METRICS, ExperimentResult, Recorder, Timer, add_task_mean, blas_threads, \
+from .common import METRICS, ExperimentResult, Recorder, Timer, log_axis, add_task_mean, blas_threads, \
     evaluate_truth, finish_figure, labelled_columns, require_matplotlib, \
     resolve_backend, run_progress, scene_cnn, scenes, train
 
@@ -110,9 +110,7 @@ def plot(result, path=None, metric="accuracy"):
             style = dict(color="k", lw=2.2) if task == "mean" else dict(alpha=0.8)
             ax.errorbar(w, mean, yerr=std, marker="o", capsize=3, label=task, **style)
         ax.axhline(0, color="k", lw=0.8)
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(result.params)
-        ax.set_xticklabels([str(w) for w in result.params])
+        log_axis(ax, result.params, base=2)
         ax.set_xlabel("width w (conv w, 2w; dense 4w — all shared)")
         ax.set_ylabel(f"multi-task − single-task {metric}")
         kept = "every label kept" if frac >= 1 else f"{100 * frac:g}% of labels kept"
@@ -125,9 +123,7 @@ def plot(result, path=None, metric="accuracy"):
             ax2.errorbar(w, mean, yerr=std, marker="o", capsize=3, ls=ls,
                          label=f"{base}, {100 * frac:g}% labelled")
     ax2.axhline(0.5, color="k", lw=0.6, ls=":")
-    ax2.set_xscale("log", base=2)
-    ax2.set_xticks(result.params)
-    ax2.set_xticklabels([str(w) for w in result.params])
+    log_axis(ax2, result.params, base=2)
     ax2.set_xlabel("width w")
     ax2.set_ylabel(f"{metric}, mean over tasks")
     ax2.set_title("Absolute held-out performance")

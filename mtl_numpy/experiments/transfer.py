@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..models import SharedMLP
-from .common import ExperimentResult, Recorder, Timer, blas_threads, evaluate_truth, finish_figure, \
+from .common import ExperimentResult, Recorder, Timer, log_axis, blas_threads, evaluate_truth, finish_figure, \
     require_matplotlib, resolve_backend, run_progress, scene_cnn, train
 
 __all__ = ["run", "plot", "transfer_trunk", "CONDITIONS"]
@@ -176,10 +176,7 @@ def plot(result, path=None, metric="accuracy"):
         for cond in result.conditions:
             n, mean, std = result.curve(cond, task, metric)
             ax.errorbar(n, mean, yerr=std, marker="o", capsize=3, label=cond)
-        ax.set_xscale("log")
-        ax.set_xticks(n)
-        ax.set_xticklabels([str(v) for v in n])
-        ax.minorticks_off()
+        log_axis(ax, n)
         ax.set_xlabel(f"labelled examples of B ({task})")
         ax.set_ylabel(f"held-out {metric}")
         ax.set_title(f"Transfer to {task}")
