@@ -15,7 +15,7 @@ from . import datasets, layers
 from .backends import available_backends, get_backend, to_numpy
 from .gradcheck import GradientCheckResult, eval_numerical_gradient_array, gradient_check, relative_error
 from .io import load_model, save_model
-from .labels import TASKS, encode_labels, label_mask, validate_labels
+from .labels import TASKS, encode_labels, known_labels, label_mask, validate_labels
 from .losses import masked_logistic_cost, masked_logistic_cost_and_grad
 from .metrics import format_metrics_table, mean_metric, task_metrics
 from .models import SharedCNN, SharedMLP, SharedNetwork
@@ -25,7 +25,7 @@ from .training import History, evaluate, fit, predict_proba_batched
 __version__ = "0.1.0"
 
 __all__ = [
-    "TASKS", "encode_labels", "label_mask", "validate_labels",
+    "TASKS", "encode_labels", "label_mask", "known_labels", "validate_labels",
     "masked_logistic_cost", "masked_logistic_cost_and_grad",
     "SharedMLP", "SharedCNN", "SharedNetwork",
     "gradient_check", "GradientCheckResult", "eval_numerical_gradient_array", "relative_error",

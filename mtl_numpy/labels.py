@@ -13,9 +13,9 @@ from numbers import Number
 
 import numpy as np
 
-from .backends import get_array_module
+from .arrays import get_array_module
 
-__all__ = ["TASKS", "encode_labels", "label_mask", "validate_labels"]
+__all__ = ["TASKS", "encode_labels", "label_mask", "known_labels", "validate_labels"]
 
 #: The lecture's four questions about one image, in the row order of ``Y``.
 TASKS = ("pedestrian", "car", "stop_sign", "traffic_light")
@@ -126,7 +126,27 @@ def label_mask(Y):
     xp = get_array_module(Y)
     Y = xp.asarray(Y)
     dtype = Y.dtype if Y.dtype.kind == "f" else np.float64
-    return (~xp.isnan(Y)).astype(dtype)
+    return known_labels(Y).astype(dtype)
+
+
+def known_labels(Y):
+    r"""The boolean twin of :func:`label_mask`: True where ``Y`` holds a label, False at '?'.
+
+    Parameters
+    ----------
+    Y : ndarray of shape (n_tasks, m)
+        Labels with ``nan`` for '?'. NumPy or CuPy.
+
+    Returns
+    -------
+    known : bool ndarray of shape (n_tasks, m), same array module as ``Y``
+
+    Use it to *select* (``where=known``, ``Y[:, known[t]]``, ``known.sum()``); use
+    :func:`label_mask` where the lecture multiplies by :math:`M`. Both are the one definition of
+    the mask: a label is known exactly when it is not ``nan``.
+    """
+    xp = get_array_module(Y)
+    return ~xp.isnan(xp.asarray(Y))
 
 
 def validate_labels(Y, n_tasks=None, m=None, name="Y"):

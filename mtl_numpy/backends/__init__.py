@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import importlib
 
-import numpy as np
+import numpy as np  # noqa: F401
+
+from ..arrays import get_array_module, to_numpy  # noqa: F401 - re-exported
 
 __all__ = ["BACKENDS", "available_backends", "get_backend", "get_array_module", "to_numpy"]
 
@@ -37,22 +39,6 @@ _MODULES = {
 }
 _EXTRAS = {"numba": ("Numba", "numba"), "cupy": ("CuPy and a CUDA GPU", "cuda")}
 _cache = {}
-
-
-def get_array_module(x):
-    """Return ``cupy`` for a CuPy array, else ``numpy`` (never imports CuPy needlessly)."""
-    if type(x).__module__.startswith("cupy"):
-        import cupy
-
-        return cupy
-    return np
-
-
-def to_numpy(x):
-    """Copy an array to the host as a NumPy array (no copy for NumPy input)."""
-    if type(x).__module__.startswith("cupy"):
-        return x.get()
-    return np.asarray(x)
 
 
 def _load(name):
