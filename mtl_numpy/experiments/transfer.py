@@ -33,8 +33,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..models import SharedMLP
-from .common import ExperimentResult, Recorder, Timer, log_axis, blas_threads, evaluate_truth, finish_figure, \
-    require_matplotlib, resolve_backend, run_progress, scene_cnn, train
+from ..plotting import finish_figure, log_axis, require_matplotlib
+from .common import ExperimentResult, Recorder, Timer, blas_threads, evaluate_truth, \
+    resolve_backend, run_progress, scene_cnn, train
 
 __all__ = ["run", "plot", "transfer_trunk", "CONDITIONS"]
 
