@@ -291,8 +291,11 @@ def test_plot_helpers_live_in_plotting(tmp_path):
     pytest.importorskip("matplotlib")
     from mtl_numpy import plotting
 
-    for name in ("require_matplotlib", "log_axis", "finish_figure", "TrainableSubset"):
-        assert not hasattr(common, name), f"{name} has its own home now"
+    from mtl_numpy import optim
+
+    for name in ("require_matplotlib", "log_axis", "finish_figure"):
+        assert not hasattr(common, name), f"{name} has its own home now: mtl_numpy.plotting"
+    assert "TrainableSubset" not in common.__all__ and experiments.TrainableSubset is optim.TrainableSubset
     plt = plotting.require_matplotlib()
     fig, ax = plt.subplots()
     ax.plot([1, 10, 100], [1, 2, 3])
