@@ -85,7 +85,9 @@ def make_data(kind, m, seed=0):
         X = rng.random((m, 32, 32, 3), dtype=np.float32)
     Y = (rng.random((4, m)) < 0.5).astype(np.float32)
     Y[rng.random((4, m)) < 0.3] = np.nan
-    if np.isnan(Y).all():
+    from mtl_numpy.labels import known_labels
+
+    if not known_labels(Y).any():
         Y[0, 0] = 1.0
     return X, Y
 
@@ -118,8 +120,8 @@ class OurRunner:
         """Build model, data and optimizer; return the check values and the first step's time."""
         self.model = reference_model(kind, self.backend, seed)
         X, Y = make_data(kind, m, seed)
-        self.X, self.Y = self.model._prepare(X, Y)   # once, as fit() does; steps skip validation
-        J0, grads = self.model._cost_and_grads(self.X, self.Y)
+        self.X, self.Y = self.model.prepare(X, Y)    # once, as fit() does; steps skip validation
+        J0, grads = self.model.prepared_cost_and_grads(self.X, self.Y)
         dW1 = self.bk.to_numpy(grads["dW1"])
         self.optimizer = self.mtl.Adam(learning_rate=1e-3)
         start = time.perf_counter()
@@ -131,7 +133,7 @@ class OurRunner:
         return {"cost": J0, "dW1": dW1, "first_step_s": first, "first_use": first_use}
 
     def step(self):
-        J, grads = self.model._cost_and_grads(self.X, self.Y)
+        J, grads = self.model.prepared_cost_and_grads(self.X, self.Y)
         self.optimizer.update(self.model.params, grads)
         return J
 
@@ -407,21 +409,33 @@ def format_first_steps(results):
 # ----------------------------------------------------------------------------------------------
 
 def naive_backend():
-    """The NumPy backend with its conv and pool kernels swapped for the course's loops.
+    """The NumPy backend with its conv block swapped for the course's loops.
 
-    A backend is a module-like object with the kernel set (see ``mtl_numpy.backends``); without
-    the fused ``conv_relu_pool_*`` pair the model runs conv, ReLU and pool layer by layer, so
-    every convolution and pooling of the step goes through ``naive.py``'s loops."""
+    A backend is a module-like object with the kernel set (see ``mtl_numpy.backends``); the
+    model runs every conv block through the backend's ``conv_relu_pool_forward`` /
+    ``conv_relu_pool_backward``, so this one composes them from ``naive.py``'s conv and pool
+    loops (ReLU from :mod:`mtl_numpy.layers`): every convolution and pooling of the step goes
+    through the loops."""
     import types
 
+    from mtl_numpy import layers
     from mtl_numpy.backends import naive, numpy_backend
 
+    def conv_relu_pool_forward(A_prev, W, b, conv_hparameters, pool_hparameters):
+        Z, conv_cache = naive.conv_forward(A_prev, W, b, conv_hparameters)
+        A, relu_cache = layers.relu_forward(Z)
+        P, pool_cache = naive.pool_forward(A, pool_hparameters, mode="max")
+        return P, (conv_cache, relu_cache, pool_cache)
+
+    def conv_relu_pool_backward(dP, cache, need_dA_prev=True):
+        conv_cache, relu_cache, pool_cache = cache
+        dA = naive.pool_backward(dP, pool_cache, mode="max")
+        dZ = layers.relu_backward(dA, relu_cache)
+        return naive.conv_backward(dZ, conv_cache, need_dA_prev)
+
     names = {k: getattr(numpy_backend, k) for k in dir(numpy_backend) if not k.startswith("__")}
-    names.pop("conv_relu_pool_forward", None)
-    names.pop("conv_relu_pool_backward", None)
-    names.update(name="naive-loops", conv_forward=naive.conv_forward,
-                 conv_backward=naive.conv_backward, pool_forward=naive.pool_forward,
-                 pool_backward=naive.pool_backward)
+    names.update(name="naive-loops", conv_relu_pool_forward=conv_relu_pool_forward,
+                 conv_relu_pool_backward=conv_relu_pool_backward)
     return types.SimpleNamespace(**names)
 
 
@@ -435,14 +449,14 @@ def naive_table(sizes=(4, 16), repeat=3):
         times = {}
         for label, backend in (("naive loops", naive_backend()), ("numpy", "numpy")):
             model = reference_model("cnn", backend)
-            Xp, Yp = model._prepare(X, Y)
+            Xp, Yp = model.prepare(X, Y)
             opt = mtl.Adam(learning_rate=1e-3)
-            J, grads = model._cost_and_grads(Xp, Yp)       # warm-up; also the check below
+            J, grads = model.prepared_cost_and_grads(Xp, Yp)   # warm-up; also the check below
             times[label + "_check"] = (J, grads["dW1"])
             best = float("inf")
             for _ in range(repeat):
                 start = time.perf_counter()
-                J, grads = model._cost_and_grads(Xp, Yp)
+                J, grads = model.prepared_cost_and_grads(Xp, Yp)
                 opt.update(model.params, grads)
                 best = min(best, time.perf_counter() - start)
             times[label] = best

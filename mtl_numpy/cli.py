@@ -168,7 +168,9 @@ def _scenes(m, n_test, image_size, missing, seed):
 def _labelled(data):
     import numpy as np
 
-    known = np.mean(~np.isnan(data.Y), axis=1)
+    import mtl_numpy as mtl
+
+    known = np.mean(mtl.known_labels(data.Y), axis=1)
     return ", ".join(f"{task} {k:.0%}" for task, k in zip(data.tasks, known))
 
 

@@ -155,8 +155,8 @@ def gradient_check(model, X, Y, epsilon=1e-7, max_per_parameter=None, seed=0,
             f"max_per_parameter must be None or a positive int; got {max_per_parameter!r}"
         )
     check = model.astype("float64")
-    X, Y = check._prepare(X, Y)
-    _, grads = check._cost_and_grads(X, Y)
+    Xp, Yp = check.prepare(X, Y)
+    _, grads = check.prepared_cost_and_grads(Xp, Yp)
 
     keys = list(check.params)
     rng = np.random.default_rng(seed)
@@ -175,9 +175,9 @@ def gradient_check(model, X, Y, epsilon=1e-7, max_per_parameter=None, seed=0,
             k = int(k)
             original = float(flat_param[k])
             flat_param[k] = original + epsilon
-            J_plus = check._cost(X, Y)
+            J_plus = check.prepared_cost(Xp, Yp)      # a cost alone: no gradient computed
             flat_param[k] = original - epsilon
-            J_minus = check._cost(X, Y)
+            J_minus = check.prepared_cost(Xp, Yp)
             flat_param[k] = original
             approx[n] = (J_plus - J_minus) / (2 * epsilon)
         grad_k = flat_grad[indices]

@@ -5,20 +5,23 @@ r"""The lecture's masked multi-task logistic cost.
         \mathcal{L}(\hat y_j^{(i)}, y_j^{(i)}), \qquad
     \mathcal{L}(\hat y, y) = -y \log \hat y - (1 - y) \log(1 - \hat y)
 
-Two functions compute it. :func:`masked_logistic_cost` is the formula as the
+Three functions compute it. :func:`masked_logistic_cost` is the formula as the
 lecture writes it, from probabilities ``AL``: easy to read, but it must clip
-``AL`` away from 0 and 1. :func:`masked_logistic_cost_and_grad` is what models
-use: from logits ``ZL``, numerically stable, and it returns ``dZ[L]`` in the same
-pass, computed by the chosen backend's kernel.
+``AL`` away from 0 and 1. :func:`masked_logistic_cost_and_grad` is what a
+training step uses: from logits ``ZL``, numerically stable, and it returns
+``dZ[L]`` in the same pass, computed by the chosen backend's kernel.
+:func:`masked_logistic_cost_from_logits` is the same stable cost without the
+gradient, for when only the value is wanted (evaluation, gradient checking).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .backends import get_array_module, get_backend
-from .labels import label_mask, validate_labels
+from .labels import known_labels, label_mask, validate_labels
 
-__all__ = ["NORMALIZATIONS", "masked_logistic_cost", "masked_logistic_cost_and_grad"]
+__all__ = ["NORMALIZATIONS", "masked_logistic_cost", "masked_logistic_cost_and_grad",
+           "masked_logistic_cost_from_logits", "check_normalize"]
 
 #: "examples": divide by m (every column, the lecture's 1/m);
 #: "labels": divide by the number of known labels.
@@ -134,3 +137,55 @@ def masked_logistic_cost_and_grad(ZL, Y, normalize="examples", backend="numpy"):
     ZL = bk.asarray(ZL)
     Y = bk.asarray(Y, dtype=ZL.dtype)
     return bk.masked_logistic_cost_and_grad(ZL, Y, normalize)
+
+
+def masked_logistic_cost_from_logits(ZL, Y, normalize="examples", check=True):
+    r"""The stable masked logistic cost from logits, without its gradient.
+
+    The cost of :func:`masked_logistic_cost_and_grad`, for when no ``dZ[L]`` is
+    wanted (a model's cost, a gradient check's perturbed costs, a validation
+    cost): one pass over ``ZL``, no gradient array. Generic over NumPy and CuPy.
+
+    Parameters
+    ----------
+    ZL : ndarray of shape (n_tasks, m)
+        Output-layer logits.
+    Y : ndarray of shape (n_tasks, m)
+        Labels 0.0 / 1.0, ``nan`` for '?'.
+    normalize : {"examples", "labels"}, default "examples"
+    check : bool, default True
+        Validate ``ZL`` and ``Y``. A model passes ``False`` for arrays it has
+        already validated (:meth:`mtl_numpy.SharedMLP.prepare`).
+
+    Returns
+    -------
+    J : float
+        Summed in float64; 0.0 when no label is known.
+
+    Notes
+    -----
+    .. math::
+        J = \frac{1}{N} \sum_{i} \sum_{j: M_{ji}=1}
+            \left[\max(z_{ji}, 0) - z_{ji} y_{ji} + \log(1 + e^{-|z_{ji}|})\right]
+
+    with :math:`M` from :func:`mtl_numpy.known_labels` and :math:`N = m` or
+    :math:`\sum M`, exactly as the NumPy backend's fused kernel computes it
+    (so on NumPy arrays the two costs are the same number, bit for bit).
+    """
+    check_normalize(normalize)
+    if check:
+        ZL, Y = _check_pair("ZL", ZL, Y)
+    xp = get_array_module(ZL)
+    known = known_labels(Y)
+    n_known = int(xp.count_nonzero(known))
+    if n_known == 0:
+        return 0.0
+    N = ZL.shape[1] if normalize == "examples" else n_known
+    # '?' becomes 0 with where before any arithmetic: 0 * nan would be nan
+    Y0 = xp.where(known, Y, 0).astype(ZL.dtype, copy=False)
+    loss = xp.maximum(ZL, 0) - ZL * Y0 + xp.log1p(xp.exp(-xp.abs(ZL)))
+    if xp is np:  # NumPy's masked sum, as the NumPy kernel takes it (the same bits)
+        total = np.sum(loss, where=known, dtype=np.float64)
+    else:  # CuPy's sum has no where=
+        total = xp.where(known, loss, 0).sum(dtype=xp.float64)
+    return float(total) / N

@@ -10,7 +10,7 @@ import numbers
 import numpy as np
 
 from .backends import to_numpy
-from .labels import TASKS, validate_labels
+from .labels import TASKS, known_labels, validate_labels
 
 __all__ = ["task_metrics", "average_precision", "format_metrics_table", "mean_metric", "METRIC_NAMES"]
 
@@ -93,7 +93,7 @@ def task_metrics(Y, AL, threshold=0.5, tasks=None):
         raise ValueError(f"tasks must name the {n_tasks} rows of Y; got {len(tasks)} names")
     out = {}
     for j, task in enumerate(tasks):
-        known = ~np.isnan(Y[j])
+        known = known_labels(Y[j])
         y = Y[j, known]
         p = AL[j, known]
         n = int(known.sum())

@@ -1,24 +1,33 @@
 r"""The shared networks: one trunk, one sigmoid unit per task.
 
-Both models are the same abstraction, :class:`SharedNetwork`: an ordered plan
-of blocks (conv blocks, a flatten, dense ReLU layers, the dense output layer),
-run forward and then backward by the same two loops. :class:`SharedMLP` and
-:class:`SharedCNN` only say which blocks, and how to initialise them.
+Both models are the same abstraction, :class:`SharedNetwork`: an ordered list
+of blocks (:mod:`mtl_numpy.blocks`: conv blocks, a flatten, dense ReLU layers,
+the dense output layer), run forward and then backward by the same two loops.
+:class:`SharedMLP` and :class:`SharedCNN` only declare their blocks; the
+parameters are drawn by :func:`mtl_numpy.blocks.he_initialization`.
 
 Every kernel is called through ``self.backend`` (a module from
 :mod:`mtl_numpy.backends`), never by testing the backend's name.
+
+The public API works on raw inputs (``cost(X, Y)``, ``predict_proba(X)``): each
+call validates its arguments. Loops that reuse a batch (training, gradient
+checks, benchmarks) validate once with :meth:`SharedNetwork.prepare` and then
+call the ``prepared_*`` methods, which take the prepared arrays as they are.
 """
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
 
 from .backends import get_array_module, get_backend, to_numpy
+from .blocks import ConvBlock, DenseOutput, DenseReLU, Flatten, he_initialization, zero_parameters
+from .checkpoint_format import check_arrays_match, read_checkpoint, write_checkpoint
 from .labels import validate_labels
-from .losses import check_normalize
+from .losses import check_normalize, masked_logistic_cost_from_logits
 
-__all__ = ["SharedNetwork", "SharedMLP", "SharedCNN", "DTYPES"]
+__all__ = ["SharedNetwork", "SharedMLP", "SharedCNN", "DTYPES", "MODEL_CLASSES"]
 
 #: Floating dtypes a model can be built in.
 DTYPES = ("float32", "float64")
@@ -47,11 +56,10 @@ def _check_positive_int(name, value, minimum=1):
 
 
 class SharedNetwork:
-    """Base class: parameters, forward, backward, masked cost, conversions.
+    """Base class: parameters, the forward and backward loops, masked cost, conversions.
 
-    Subclasses set ``self._plan`` (a list of blocks) and fill ``self.params``.
-    A block is ``("conv", l)``, ``("flatten", None)``, ``("dense_relu", l)`` or
-    ``("dense_out", l)``, with ``l`` the layer number of its ``W``/``b``.
+    Subclasses declare ``self.blocks`` (a list of :mod:`mtl_numpy.blocks` objects, in
+    forward order) and then call :meth:`_init_params`.
     """
 
     #: axis of X that indexes examples (1 for column-stacked MLP inputs, 0 for images)
@@ -63,9 +71,14 @@ class SharedNetwork:
         self.normalize = check_normalize(normalize)
         self.backend = get_backend(backend)
         self.params = {}
-        self._plan = []
+        self.blocks = []
 
     # ------------------------------------------------------------------ set-up
+    def _init_params(self, initialize):
+        """He-initialise the declared blocks (``initialize=False``: zeros, to be overwritten)."""
+        host = he_initialization(self.blocks, self.seed) if initialize else zero_parameters(self.blocks)
+        self._set_params(host)
+
     def _set_params(self, host_params):
         """Move host float64 arrays to the backend in the model's dtype."""
         self.params = {
@@ -94,6 +107,7 @@ class SharedNetwork:
 
     @classmethod
     def from_config(cls, config, backend="numpy"):
+        """The architecture of ``config`` (from :meth:`config`), with zero parameters."""
         raise NotImplementedError
 
     def __repr__(self):
@@ -144,52 +158,78 @@ class SharedNetwork:
             raise ValueError(f"{name} contains nan or inf; expected finite values (fill or drop them first)")
         return X
 
-    def _prepare(self, X, Y=None):
-        """Validate ``X`` (and ``Y``) and return them as backend arrays of the model's dtype.
+    # ------------------------------------------------------- prepared batches
+    def prepare(self, X, Y=None):
+        """Validate a batch once and put it on the model's backend, in the model's dtype.
 
-        Always returns new arrays or read-only uses: inputs are never modified.
+        Parameters
+        ----------
+        X : ndarray
+            The model's input layout (see :meth:`forward`).
+        Y : ndarray of shape (n_tasks, m), optional
+            Labels with ``nan`` for '?'.
+
+        Returns
+        -------
+        Xp : ndarray
+            ``X`` as a backend array of the model's dtype.
+        Xp, Yp : tuple of ndarray
+            When ``Y`` is given.
+
+        Notes
+        -----
+        The ``prepared_*`` methods take these arrays without checking them again:
+        validation (shapes, finiteness, labels in {0, 1, nan}) costs a pass over the
+        data, which a training loop pays once instead of once per step. The inputs are
+        never modified (new arrays, or the same arrays used read-only).
+        Slices of prepared arrays (:meth:`take_examples`, ``Yp[:, index]``) are prepared too.
         """
         X = self._check_X(X)
         m = self.n_examples(X)
-        Xb = self.backend.asarray(X, dtype=self.dtype)
+        Xp = self.backend.asarray(X, dtype=self.dtype)
         if Y is None:
-            return Xb
+            return Xp
         Y = validate_labels(Y, n_tasks=self.n_tasks, m=m)
-        return Xb, self.backend.asarray(Y, dtype=self.dtype)
+        return Xp, self.backend.asarray(Y, dtype=self.dtype)
+
+    def prepared_cost(self, Xp, Yp):
+        """The masked cost of a prepared batch (a float): forward and the loss, no gradient.
+
+        See :meth:`cost` for the formula; ``Xp, Yp`` come from :meth:`prepare`. The forward
+        pass keeps no caches and no ``dZ[L]`` is computed
+        (:func:`mtl_numpy.losses.masked_logistic_cost_from_logits`).
+        """
+        return masked_logistic_cost_from_logits(self._logits(Xp), Yp, self.normalize, check=False)
+
+    def prepared_cost_and_grads(self, Xp, Yp):
+        """``(J, grads)`` of a prepared batch: forward, the fused masked cost, backward.
+
+        This is one training step's work; ``Xp, Yp`` come from :meth:`prepare`.
+        ``grads`` holds ``"dW1", "db1", ...`` in the order of :attr:`params`.
+        """
+        ZL, caches = self._forward(Xp)
+        J, dZL = self.backend.masked_logistic_cost_and_grad(ZL, Yp, self.normalize)
+        return J, self.backward(dZL, caches)
+
+    def prepared_proba(self, Xp):
+        """``AL`` of shape ``(n_tasks, m)`` for a prepared ``Xp``, keeping no caches."""
+        AL, _ = self.backend.sigmoid_forward(self._logits(Xp))
+        return AL
 
     # ----------------------------------------------------------------- forward
-    def _forward(self, X, fused=False):
-        """Forward pass on a prepared batch: ``(ZL, caches)``, one cache per block.
+    def _forward(self, A):
+        """``L_model_forward`` on a prepared batch: ``(ZL, caches)``, one cache per block."""
+        caches = []
+        for block in self.blocks:
+            A, cache = block.forward(A)
+            caches.append(cache)
+        return A, caches
 
-        ``fused=True`` (the training step, whose caches never leave the model) runs each conv
-        block as one ``conv_relu_pool_forward`` call: the same numbers, but the backend may
-        keep the block's intermediate arrays out of memory (its cache is then private to
-        ``conv_relu_pool_backward``). The default gives the documented per-layer caches.
-        """
-        bk, P = self.backend, self.params
-        A, caches = X, []
-        # (a backend module from elsewhere may lack the block kernel: then per layer)
-        fused = fused and hasattr(bk, "conv_relu_pool_forward")
-        for kind, l in self._plan:
-            if kind == "conv" and fused:
-                A, block_cache = bk.conv_relu_pool_forward(
-                    A, P[f"W{l}"], P[f"b{l}"], self._conv_hparameters, self._pool_hparameters)
-                caches.append(_FusedBlock(block_cache))
-            elif kind == "conv":
-                Z, conv_cache = bk.conv_forward(A, P[f"W{l}"], P[f"b{l}"], self._conv_hparameters)
-                A, relu_cache = bk.relu_forward(Z)
-                A, pool_cache = bk.pool_forward(A, self._pool_hparameters, mode="max")
-                caches.append((conv_cache, relu_cache, pool_cache))
-            elif kind == "flatten":
-                A, cache = bk.flatten_forward(A)
-                caches.append(cache)
-            elif kind == "dense_relu":
-                A, cache = bk.linear_relu_forward(A, P[f"W{l}"], P[f"b{l}"])
-                caches.append(cache)
-            else:  # "dense_out": logits; the sigmoid is applied by the loss / forward()
-                ZL, linear_cache = bk.linear_forward(A, P[f"W{l}"], P[f"b{l}"])
-                caches.append((linear_cache, ZL))
-        return ZL, caches
+    def _logits(self, A):
+        """``ZL`` of a prepared batch; each block's cache is dropped as soon as it is made."""
+        for block in self.blocks:
+            A, _ = block.forward(A)
+        return A
 
     def forward(self, X):
         r"""Forward propagation.
@@ -205,17 +245,18 @@ class SharedNetwork:
         AL : ndarray of shape (n_tasks, m)
             :math:`\sigma(Z^{[L]})`, one probability per task and example.
         caches : list
-            One cache per block, in forward order. A dense layer's cache is the
-            course's ``(linear_cache, activation_cache)``; for the output layer
-            the activation cache is ``ZL``.
+            One cache per block, in forward order, for :meth:`backward`. A dense
+            layer's cache is the course's ``(linear_cache, activation_cache)``; for
+            the output layer the activation cache is ``ZL``. A conv block's cache
+            is its backend's own (``conv_relu_pool_forward``'s).
         """
-        ZL, caches = self._forward(self._prepare(X))
+        ZL, caches = self._forward(self.prepare(X))
         AL, _ = self.backend.sigmoid_forward(ZL)
         return AL, caches
 
     # ---------------------------------------------------------------- backward
     def backward(self, dZL, caches):
-        r"""Backward propagation from ``dZ[L]`` through every block.
+        r"""Backward propagation from ``dZ[L]`` through every block, last to first.
 
         Parameters
         ----------
@@ -229,46 +270,18 @@ class SharedNetwork:
         Returns
         -------
         grads : dict
-            ``{"dW1": ..., "db1": ..., ...}``, same shapes as ``params``.
+            ``{"dW1": ..., "db1": ..., ...}``, same shapes as ``params``, in their order.
         """
-        bk, grads = self.backend, {}
-        dA = dZL
-        first = 0
-        for i in range(len(self._plan) - 1, -1, -1):
-            kind, l = self._plan[i]
-            cache = caches[i]
-            # The input X needs no gradient: skip dA_prev for the first block.
-            need_dA_prev = i > first
-            if kind == "dense_out":
-                linear_cache, _ = cache
-                dA, grads[f"dW{l}"], grads[f"db{l}"] = bk.linear_backward(dA, linear_cache, need_dA_prev)
-            elif kind == "dense_relu":
-                dA, grads[f"dW{l}"], grads[f"db{l}"] = bk.linear_relu_backward(dA, cache, need_dA_prev)
-            elif kind == "flatten":
-                dA = bk.flatten_backward(dA, cache)
-            elif isinstance(cache, _FusedBlock):  # conv block, fused (training step)
-                dA, grads[f"dW{l}"], grads[f"db{l}"] = bk.conv_relu_pool_backward(
-                    dA, cache.cache, need_dA_prev)
-            else:  # conv block: pool <- relu <- conv
-                conv_cache, relu_cache, pool_cache = cache
-                dA = bk.pool_backward(dA, pool_cache, mode="max")
-                dZ = bk.relu_backward(dA, relu_cache)
-                dA, grads[f"dW{l}"], grads[f"db{l}"] = bk.conv_backward(dZ, conv_cache, need_dA_prev)
-        return {key: grads[key] for key in sorted(grads, key=_grad_order)}
+        grads, dA = {}, dZL
+        for i in range(len(self.blocks) - 1, -1, -1):
+            # the input X needs no gradient: the first block skips dA_prev
+            dA, block_grads = self.blocks[i].backward(dA, caches[i], need_dA_prev=i > 0)
+            grads.update(block_grads)
+        return {"d" + key: grads["d" + key] for key in self.params}
 
     # -------------------------------------------------------------------- cost
-    def _cost_and_grads(self, X, Y):
-        ZL, caches = self._forward(X, fused=True)
-        J, dZL = self.backend.masked_logistic_cost_and_grad(ZL, Y, self.normalize)
-        return J, self.backward(dZL, caches)
-
-    def _cost(self, X, Y):
-        ZL, _ = self._forward(X, fused=True)
-        J, _ = self.backend.masked_logistic_cost_and_grad(ZL, Y, self.normalize)
-        return J
-
     def cost(self, X, Y):
-        r"""Forward pass plus the masked logistic cost (a Python float).
+        r"""Forward pass plus the masked logistic cost (a Python float); no gradient is computed.
 
         Parameters
         ----------
@@ -286,19 +299,16 @@ class SharedNetwork:
         with :math:`N = m` (``normalize="examples"``) or the number of known
         labels (``normalize="labels"``).
         """
-        X, Y = self._prepare(X, Y)
-        return self._cost(X, Y)
+        return self.prepared_cost(*self.prepare(X, Y))
 
     def cost_and_grads(self, X, Y):
         """Forward, masked cost and backward: ``(J, grads)`` with ``grads["dW1"]`` etc."""
-        X, Y = self._prepare(X, Y)
-        return self._cost_and_grads(X, Y)
+        return self.prepared_cost_and_grads(*self.prepare(X, Y))
 
     # ------------------------------------------------------------- predictions
     def predict_proba(self, X):
         """``AL``: the probability of each task for each example, shape ``(n_tasks, m)``."""
-        AL, _ = self.forward(X)
-        return AL
+        return self.prepared_proba(self.prepare(X))
 
     def predict(self, X, threshold=0.5):
         """0/1 predictions, ``(AL > threshold)`` as int8 of shape ``(n_tasks, m)``."""
@@ -333,40 +343,30 @@ class SharedNetwork:
         """Host (NumPy) copies of the parameters."""
         return {key: to_numpy(value).copy() for key, value in self.params.items()}
 
-    def set_params(self, params):
-        """Copy ``params`` (a dict with this model's names and shapes) into the model."""
-        from .io import check_params_match
+    def set_params(self, params, source="params"):
+        """Copy ``params`` (a dict with this model's names and shapes) into the model.
 
+        ``source`` names where they come from in the ValueError raised when a name,
+        a shape or a value does not fit.
+        """
         host = {k: to_numpy(v) for k, v in params.items()}
-        check_params_match(self, host, source="params")
+        expected = {key: tuple(value.shape) for key, value in self.params.items()}
+        check_arrays_match(expected, host, source, repr(self))
         self._set_params(host)
 
     # --------------------------------------------------------------------- i/o
     def save(self, path):
-        """Write the model to ``path`` (.npz, no pickle, atomic). See :func:`mtl_numpy.save_model`."""
-        from .io import save_model
+        """Write the model to ``path`` (.npz, no pickle, atomic). See :func:`mtl_numpy.save_model`.
 
-        return save_model(self, path)
+        Returns the path written (``.npz`` added if missing).
+        """
+        return write_checkpoint(path, self.get_params(), self.config())
 
     def load_weights(self, path):
         """Load a checkpoint's parameters into this model; ValueError if its architecture differs."""
-        from .io import load_weights
-
-        return load_weights(self, path)
-
-
-class _FusedBlock:
-    """A conv block's cache from ``conv_relu_pool_forward`` (private to the backend)."""
-
-    __slots__ = ("cache",)
-
-    def __init__(self, cache):
-        self.cache = cache
-
-
-def _grad_order(key):
-    # "dW1", "db1", "dW2", ... : by layer, W before b
-    return int(key[2:]), key[1] != "W"
+        _, arrays = read_checkpoint(path, require_format=False)
+        self.set_params(arrays, source=f"checkpoint {os.fspath(path)!r}")
+        return self
 
 
 class SharedMLP(SharedNetwork):
@@ -409,18 +409,10 @@ class SharedMLP(SharedNetwork):
         self.layer_dims = [
             _check_positive_int(f"layer_dims[{i}]", d) for i, d in enumerate(layer_dims)
         ]
-        L = len(self.layer_dims) - 1
-        self._plan = [("dense_relu", l) for l in range(1, L)] + [("dense_out", L)]
-        rng = np.random.default_rng(seed)
-        host = {}
-        for l in range(1, L + 1):
-            n_prev, n = self.layer_dims[l - 1], self.layer_dims[l]
-            if _initialize:
-                host[f"W{l}"] = rng.standard_normal((n, n_prev)) * np.sqrt(2.0 / n_prev)
-            else:
-                host[f"W{l}"] = np.zeros((n, n_prev))
-            host[f"b{l}"] = np.zeros((n, 1))
-        self._set_params(host)
+        dims, L = self.layer_dims, len(self.layer_dims) - 1
+        self.blocks = [DenseReLU(self, l, dims[l - 1], dims[l]) for l in range(1, L)]
+        self.blocks.append(DenseOutput(self, L, dims[L - 1], dims[L]))
+        self._init_params(_initialize)
 
     def _input_shape(self):
         return (self.layer_dims[0],)
@@ -486,34 +478,26 @@ class SharedCNN(SharedNetwork):
         self.pool_size = _check_positive_int("pool_size", pool_size)
         self.hidden = tuple(_check_positive_int(f"hidden[{i}]", h) for i, h in enumerate(hidden))
         n_tasks = _check_positive_int("n_tasks", n_tasks)
-        self._conv_hparameters = {"stride": 1, "pad": (self.kernel_size - 1) // 2}
-        self._pool_hparameters = {"f": self.pool_size, "stride": self.pool_size}
 
         n_H, n_W, n_C = self.input_shape
-        rng = np.random.default_rng(seed)
-        host, l, f = {}, 0, self.kernel_size
+        l = 0
         for channels in self.conv_channels:
             l += 1
-            shape = (f, f, n_C, channels)
-            host[f"W{l}"] = rng.standard_normal(shape) * np.sqrt(2.0 / (f * f * n_C)) if _initialize else np.zeros(shape)
-            host[f"b{l}"] = np.zeros((1, 1, 1, channels))
-            self._plan.append(("conv", l))
+            self.blocks.append(ConvBlock(self, l, self.kernel_size, n_C, channels, self.pool_size))
             n_H, n_W, n_C = n_H // self.pool_size, n_W // self.pool_size, channels
             if n_H < 1 or n_W < 1:
                 raise ValueError(
                     f"input_shape {self.input_shape} is too small for {len(self.conv_channels)} "
                     f"pooling layers of size {self.pool_size}: conv layer {l} leaves {n_H}x{n_W}"
                 )
-        self._plan.append(("flatten", None))
+        self.blocks.append(Flatten(self))
         self.flat_dim = n_H * n_W * n_C
-        self.layer_dims = [self.flat_dim, *self.hidden, n_tasks]
-        for i in range(1, len(self.layer_dims)):
+        self.layer_dims = dims = [self.flat_dim, *self.hidden, n_tasks]
+        for i in range(1, len(dims)):
             l += 1
-            n_prev, n = self.layer_dims[i - 1], self.layer_dims[i]
-            host[f"W{l}"] = rng.standard_normal((n, n_prev)) * np.sqrt(2.0 / n_prev) if _initialize else np.zeros((n, n_prev))
-            host[f"b{l}"] = np.zeros((n, 1))
-            self._plan.append(("dense_relu" if i < len(self.layer_dims) - 1 else "dense_out", l))
-        self._set_params(host)
+            dense = DenseReLU if i < len(dims) - 1 else DenseOutput
+            self.blocks.append(dense(self, l, dims[i - 1], dims[i]))
+        self._init_params(_initialize)
 
     def _input_shape(self):
         return self.input_shape

@@ -3,6 +3,9 @@ r"""Optimizers: the course's update rules, applied to ``model.params`` in place.
 Each optimizer keeps its state (velocities, moments) keyed by parameter name,
 created on the first :meth:`update` with the parameters' array module and dtype,
 so it works unchanged on NumPy and CuPy parameters.
+
+:class:`TrainableSubset` wraps any of them to freeze parameters (transfer
+learning: train a new head on a pretrained trunk).
 """
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ import numbers
 
 from .backends import get_array_module
 
-__all__ = ["Optimizer", "GradientDescent", "Momentum", "Adam", "get_optimizer", "OPTIMIZERS"]
+__all__ = ["Optimizer", "GradientDescent", "Momentum", "Adam", "TrainableSubset", "get_optimizer",
+           "OPTIMIZERS"]
 
 
 def _check_rate(name, value, low=0.0, high=None, low_open=True, high_open=False):
@@ -130,6 +134,40 @@ class Adam(Optimizer):
         xp.multiply(v, t(alpha_t), out=tmp)
         tmp /= denom
         param -= tmp
+
+
+class TrainableSubset(Optimizer):
+    """Wrap an optimizer so that it updates only the parameters named in ``trainable``.
+
+    The others (e.g. a pretrained trunk) stay frozen: their gradients are
+    computed but never applied. ``TrainableSubset(Adam(1e-3), ["W3", "b3"])``
+    trains only the head of a 3-layer network.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        Does the updates (and keeps the state) of the trainable parameters.
+    trainable : iterable of str
+        Parameter names (``"W3"``, ``"b3"``, ...); a name the model does not have is
+        a ValueError at the first :meth:`update`.
+    """
+
+    def __init__(self, optimizer, trainable):
+        if not isinstance(optimizer, Optimizer):
+            raise ValueError(f"optimizer must be an mtl_numpy Optimizer; got {optimizer!r}")
+        self.inner = optimizer
+        self.trainable = frozenset(trainable)
+        self.learning_rate = optimizer.learning_rate
+        self.t = 0
+
+    def update(self, params, grads):
+        """One step of the wrapped optimizer on the trainable parameters only."""
+        self.t += 1
+        live = {k: v for k, v in params.items() if k in self.trainable}
+        if set(self.trainable) - set(params):
+            raise ValueError(f"trainable names {sorted(set(self.trainable) - set(params))} "
+                             f"are not parameters; have {sorted(params)}")
+        self.inner.update(live, grads)
 
 
 OPTIMIZERS = {"gd": GradientDescent, "momentum": Momentum, "adam": Adam}

@@ -7,6 +7,10 @@ function returns the :class:`matplotlib.figure.Figure` it drew and, when
 ``path`` is given, also saves it there (PNG, SVG, PDF: matplotlib picks the
 format from the suffix). When no display is available the non-interactive
 "Agg" backend is used, so the functions work on servers and in CI.
+
+The helpers every figure of the package shares (:func:`require_matplotlib`,
+:func:`log_axis`, :func:`finish_figure`) live here too; the experiments' plots
+use them.
 """
 from __future__ import annotations
 
@@ -16,9 +20,10 @@ import sys
 import numpy as np
 
 from .backends import to_numpy
-from .labels import TASKS, validate_labels
+from .labels import TASKS, known_labels, validate_labels
 
-__all__ = ["plot_learning_curves", "plot_scenes", "plot_label_matrix", "plot_task_metrics"]
+__all__ = ["plot_learning_curves", "plot_scenes", "plot_label_matrix", "plot_task_metrics",
+           "require_matplotlib", "log_axis", "finish_figure"]
 
 _INSTALL_HINT = "plotting needs matplotlib: pip install 'mtl-numpy[plot]'"
 
@@ -26,8 +31,12 @@ _INSTALL_HINT = "plotting needs matplotlib: pip install 'mtl-numpy[plot]'"
 _LABEL_COLOURS = ("#f2f2f2", "#2b6cb0", "#f6ad55")
 
 
-def _pyplot():
-    """Import ``matplotlib.pyplot`` lazily, choosing "Agg" when there is no display."""
+def require_matplotlib():
+    """``matplotlib.pyplot``, imported lazily, or an ImportError naming the extra to install.
+
+    Chooses the "Agg" backend only where pyplot is not loaded yet, ``MPLBACKEND`` is
+    unset and there is no display, so figures still show inline in Jupyter.
+    """
     try:
         import matplotlib
     except ImportError:
@@ -41,6 +50,23 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def log_axis(ax, values, base=10):
+    """A log-scaled x axis with one tick at each of ``values``, labelled plainly (no minor ticks)."""
+    ax.set_xscale("log", base=base)
+    ax.set_xticks(values)
+    ax.set_xticklabels([f"{v:g}" for v in values])
+    ax.minorticks_off()
+
+
+def finish_figure(fig, path):
+    """Save ``fig`` to ``path`` and close it, returning the path as a string; or return ``fig``."""
+    if path is not None:
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+        require_matplotlib().close(fig)
+        return str(path)
+    return fig
 
 
 def _save(fig, path):
@@ -85,7 +111,7 @@ def plot_learning_curves(history, path=None, ax=None):
     -------
     matplotlib.figure.Figure
     """
-    plt = _pyplot()
+    plt = require_matplotlib()
     train_cost = list(getattr(history, "train_cost", []))
     if not train_cost:
         raise ValueError("history has no epochs (history.train_cost is empty); train with mtl.fit first")
@@ -152,7 +178,7 @@ def plot_scenes(X, Y=None, Y_pred=None, tasks=TASKS, n=8, path=None):
     -------
     matplotlib.figure.Figure
     """
-    plt = _pyplot()
+    plt = require_matplotlib()
     X = to_numpy(X)
     if X.ndim != 4:
         raise ValueError(f"X must have shape (m, n_H, n_W, n_C); got {X.shape} (for the MLP's (n_x, m), pass data.X)")
@@ -164,6 +190,7 @@ def plot_scenes(X, Y=None, Y_pred=None, tasks=TASKS, n=8, path=None):
     if Y is not None:
         Y = np.asarray(validate_labels(to_numpy(Y), m=m), dtype=np.float64)
         n_tasks = Y.shape[0]
+        known = known_labels(Y)
     if Y_pred is not None:
         Y_pred = np.asarray(to_numpy(Y_pred), dtype=np.float64)
         if Y_pred.ndim != 2 or Y_pred.shape[1] != m or (n_tasks is not None and Y_pred.shape[0] != n_tasks):
@@ -199,7 +226,7 @@ def plot_scenes(X, Y=None, Y_pred=None, tasks=TASKS, n=8, path=None):
                 text += _label_text(Y[j, k])
             if Y_pred is not None:
                 text += f" / {Y_pred[j, k]}" if Y is not None else str(Y_pred[j, k])
-                if Y is not None and not np.isnan(Y[j, k]) and Y_pred[j, k] != Y[j, k]:
+                if Y is not None and known[j, k] and Y_pred[j, k] != Y[j, k]:
                     colour = "red"
             ax.annotate(text, xy=(0.0, 0.0), xycoords="axes fraction", xytext=(0, -3 - line_pt * j),
                         textcoords="offset points", fontsize=6.5, va="top", ha="left", color=colour,
@@ -230,14 +257,14 @@ def plot_label_matrix(Y, tasks=TASKS, path=None):
     -------
     matplotlib.figure.Figure
     """
-    plt = _pyplot()
+    plt = require_matplotlib()
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.patches import Patch
 
     Y = np.asarray(validate_labels(to_numpy(Y)), dtype=np.float64)
     n_tasks, m = Y.shape
     tasks = _task_names(tasks, n_tasks)
-    codes = np.where(np.isnan(Y), 2, Y).astype(int)  # 0, 1, 2 = '?'
+    codes = np.where(known_labels(Y), Y, 2).astype(int)  # 0, 1, 2 = '?'
     cmap = ListedColormap(_LABEL_COLOURS)
     norm = BoundaryNorm([-0.5, 0.5, 1.5, 2.5], cmap.N)
     width = min(14.0, max(4.0, 0.25 * m + 2.5))
@@ -252,7 +279,7 @@ def plot_label_matrix(Y, tasks=TASKS, path=None):
             for i in range(m):
                 ax.text(i, j, _label_text(Y[j, i]), ha="center", va="center", fontsize=8,
                         color="white" if codes[j, i] == 1 else "black")
-    known = 1.0 - np.isnan(Y).mean()
+    known = known_labels(Y).mean()
     ax.set_title(f"label matrix Y: {known:.0%} labelled, {1 - known:.0%} '?'")
     handles = [Patch(color=c, label=lab) for c, lab in zip(_LABEL_COLOURS, ("0", "1", "?"))]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
@@ -277,7 +304,7 @@ def plot_task_metrics(metrics_by_model, metric="accuracy", path=None):
     -------
     matplotlib.figure.Figure
     """
-    plt = _pyplot()
+    plt = require_matplotlib()
     if not isinstance(metrics_by_model, dict) or not metrics_by_model:
         raise ValueError("metrics_by_model must be a non-empty dict {model_name: task_metrics(...)}")
     first = next(iter(metrics_by_model.values()))

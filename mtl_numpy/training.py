@@ -4,6 +4,12 @@ The loop is the course's: every epoch, shuffle the examples with a seeded
 generator, cut them into mini-batches of ``batch_size`` (the last one may be
 smaller), and for each batch run forward, the masked cost, backward and one
 optimizer step. The same seed gives bitwise-identical parameters.
+
+The batches are validated once (``model.prepare``) and every step then runs on
+the prepared arrays (``model.prepared_cost_and_grads``). Optionally ``fit``
+watches a validation score and gives the model back the parameters of its best
+epoch (``restore_best``), stopping once the score stops improving
+(``early_stopping``).
 """
 from __future__ import annotations
 
@@ -14,7 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .backends import to_numpy
+from .backends import get_array_module, to_numpy
+from .labels import known_labels
 from .metrics import task_metrics
 from .optim import Adam, Optimizer
 
@@ -36,6 +43,14 @@ class History:
     seconds : list of float
         Wall time of each epoch, validation included.
     tasks : tuple of str
+    scores : dict of int to float
+        The monitored score after each monitored epoch (1-based), when :func:`fit`
+        monitored one (``restore_best``, ``early_stopping``); else empty.
+    best_epoch : int or None
+        The monitored epoch with the lowest score (1-based; 0 if no score was finite),
+        whose parameters the model was given back; None when nothing was monitored.
+    stopped_early : bool
+        True when ``early_stopping`` ended training before ``epochs``.
     """
 
     train_cost: list = field(default_factory=list)
@@ -43,6 +58,9 @@ class History:
     val_metrics: list = field(default_factory=list)
     seconds: list = field(default_factory=list)
     tasks: tuple = ()
+    scores: dict = field(default_factory=dict)
+    best_epoch: object = None
+    stopped_early: bool = False
 
     @property
     def epochs(self):
@@ -56,7 +74,8 @@ class History:
     def to_dict(self):
         return {"train_cost": list(self.train_cost), "val_cost": list(self.val_cost),
                 "val_metrics": list(self.val_metrics), "seconds": list(self.seconds),
-                "tasks": list(self.tasks)}
+                "tasks": list(self.tasks), "scores": {str(k): v for k, v in self.scores.items()},
+                "best_epoch": self.best_epoch, "stopped_early": self.stopped_early}
 
 
 def random_mini_batches(m, batch_size, rng):
@@ -70,29 +89,25 @@ def random_mini_batches(m, batch_size, rng):
 
 def predict_proba_batched(model, X, batch_size=1024):
     """``model.predict_proba(X)`` computed ``batch_size`` examples at a time (bounded memory)."""
-    X = model._prepare(X)
-    return _proba_prepared(model, X, batch_size)
+    return _proba_prepared(model, model.prepare(X), batch_size)
 
 
-def _proba_prepared(model, X, batch_size):
-    m = model.n_examples(X)
-    xp = model.backend.xp
-    parts = []
-    for k in range(0, m, batch_size):
-        ZL, _ = model._forward(model.take_examples(X, slice(k, k + batch_size)))
-        parts.append(model.backend.sigmoid(ZL))
-    return xp.concatenate(parts, axis=1)
+def _proba_prepared(model, Xp, batch_size):
+    m = model.n_examples(Xp)
+    parts = [model.prepared_proba(model.take_examples(Xp, slice(k, k + batch_size)))
+             for k in range(0, m, batch_size)]
+    return get_array_module(parts[0]).concatenate(parts, axis=1)
 
 
-def _cost_prepared(model, X, Y, batch_size):
+def _cost_prepared(model, Xp, Yp, batch_size):
     """Cost of a prepared set, in chunks, combined exactly for either normalization."""
-    m = model.n_examples(X)
+    m = model.n_examples(Xp)
     total, weight = 0.0, 0
     for k in range(0, m, batch_size):
         sl = slice(k, k + batch_size)
-        Yk = Y[:, sl]
-        J = model._cost(model.take_examples(X, sl), Yk)
-        w = Yk.shape[1] if model.normalize == "examples" else int((~model.backend.xp.isnan(Yk)).sum())
+        Yk = Yp[:, sl]
+        J = model.prepared_cost(model.take_examples(Xp, sl), Yk)
+        w = Yk.shape[1] if model.normalize == "examples" else int(known_labels(Yk).sum())
         total += J * w
         weight += w
     return total / weight if weight else 0.0
@@ -100,10 +115,10 @@ def _cost_prepared(model, X, Y, batch_size):
 
 def evaluate(model, X, Y, tasks=None, batch_size=1024, threshold=0.5):
     """Cost and :func:`task_metrics` of ``model`` on ``(X, Y)``: ``(J, metrics)``."""
-    Xb, Yb = model._prepare(X, Y)
-    J = _cost_prepared(model, Xb, Yb, batch_size)
-    AL = _proba_prepared(model, Xb, batch_size)
-    return J, task_metrics(to_numpy(Yb), to_numpy(AL), threshold=threshold, tasks=tasks)
+    Xp, Yp = model.prepare(X, Y)
+    J = _cost_prepared(model, Xp, Yp, batch_size)
+    AL = _proba_prepared(model, Xp, batch_size)
+    return J, task_metrics(to_numpy(Yp), to_numpy(AL), threshold=threshold, tasks=tasks)
 
 
 def _check_int(name, value, minimum=1):
@@ -112,8 +127,30 @@ def _check_int(name, value, minimum=1):
     return int(value)
 
 
+class _BestCheckpoint:
+    """The lowest monitored score so far and a copy of the parameters that scored it."""
+
+    def __init__(self):
+        self.score, self.epoch, self.params = math.inf, 0, None
+
+    def offer(self, epoch, score, params):
+        """Keep ``params`` (copied) if ``score`` beats the best; True if it did."""
+        if score < self.score:
+            self.score, self.epoch = score, epoch
+            self.params = {k: v.copy() for k, v in params.items()}
+            return True
+        return False
+
+    def restore(self, params):
+        """Write the kept parameters back into the live arrays of ``params``."""
+        if self.params is not None:
+            for k, v in self.params.items():
+                params[k][...] = v
+
+
 def fit(model, X, Y, optimizer=None, epochs=10, batch_size=64, validation=None, seed=0,
-        progress=True, tasks=None, callback=None):
+        progress=True, tasks=None, callback=None, *, restore_best=False, early_stopping=None,
+        monitor=None, monitor_epochs=None):
     r"""Train ``model`` on ``(X, Y)`` with seeded mini-batches; returns a :class:`History`.
 
     Parameters
@@ -137,6 +174,20 @@ def fit(model, X, Y, optimizer=None, epochs=10, batch_size=64, validation=None, 
         Task names for the metrics.
     callback : callable, optional
         ``callback(epoch, history)`` after every epoch.
+    restore_best : bool, default False
+        Watch a score after the monitored epochs (see ``monitor``) and, at the end,
+        copy the parameters of the epoch with the lowest score back into
+        ``model.params`` (in place: the arrays stay live). ``history.best_epoch``
+        says which epoch that was.
+    early_stopping : int or None, default None
+        Patience: stop once that many monitored epochs in a row have not lowered the
+        best score, then restore the best parameters (implies ``restore_best``).
+    monitor : callable, optional
+        ``monitor(model) -> float``, lower is better. Default: the validation cost
+        (``history.val_cost``), which needs ``validation``.
+    monitor_epochs : collection of int, optional
+        The epochs (1-based) after which the score is taken; default every epoch.
+        The last epoch is always among them.
 
     Raises
     ------
@@ -144,6 +195,12 @@ def fit(model, X, Y, optimizer=None, epochs=10, batch_size=64, validation=None, 
         For bad arguments (before any training happens).
     FloatingPointError
         If the cost becomes nan or inf (lower the learning rate).
+
+    Notes
+    -----
+    With ``restore_best``, the model that comes back is the one a separate run of
+    ``history.best_epoch`` epochs would have produced (same seed, same batches):
+    the kept parameters are a copy taken right after that epoch.
     """
     epochs = _check_int("epochs", epochs)
     batch_size = _check_int("batch_size", batch_size)
@@ -153,18 +210,30 @@ def fit(model, X, Y, optimizer=None, epochs=10, batch_size=64, validation=None, 
         raise ValueError(f"optimizer must be an mtl_numpy Optimizer (e.g. mtl.Adam()); got {optimizer!r}")
     if seed is not None and not isinstance(seed, numbers.Integral):
         raise ValueError(f"seed must be an int or None; got {seed!r}")
-    Xb, Yb = model._prepare(X, Y)
+    if early_stopping is not None:
+        early_stopping = _check_int("early_stopping", early_stopping)
+    watching = bool(restore_best) or early_stopping is not None
+    if monitor is not None and not callable(monitor):
+        raise ValueError(f"monitor must be a callable monitor(model) -> float; got {monitor!r}")
+    if watching and monitor is None and validation is None:
+        raise ValueError("restore_best and early_stopping need a score: pass validation=(X_val, Y_val) "
+                         "or monitor=callable(model)")
+    if monitor_epochs is not None:
+        monitor_epochs = {_check_int("monitor_epochs entries", e) for e in monitor_epochs} | {epochs}
+    Xp, Yp = model.prepare(X, Y)
     if validation is not None:
         if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
             raise ValueError("validation must be a tuple (X_val, Y_val)")
         try:
-            X_val, Y_val = model._prepare(*validation)
+            X_val, Y_val = model.prepare(*validation)
         except ValueError as exc:
             raise ValueError(f"validation: {exc}") from None
-    m = model.n_examples(Xb)
+    m = model.n_examples(Xp)
     rng = np.random.default_rng(seed)
     n_batches = math.ceil(m / batch_size)
     history = History(tasks=tuple(tasks) if tasks is not None else ())
+    best = _BestCheckpoint() if watching else None
+    since_best = 0
 
     bar = None
     if progress:
@@ -177,9 +246,7 @@ def fit(model, X, Y, optimizer=None, epochs=10, batch_size=64, validation=None, 
             total, seen = 0.0, 0
             for idx in random_mini_batches(m, batch_size, rng):
                 idx = model.backend.asarray(idx)
-                X_batch = model.take_examples(Xb, idx)
-                Y_batch = Yb[:, idx]
-                J, grads = model._cost_and_grads(X_batch, Y_batch)
+                J, grads = model.prepared_cost_and_grads(model.take_examples(Xp, idx), Yp[:, idx])
                 if not math.isfinite(J):
                     raise FloatingPointError(
                         f"the cost became {J} at epoch {epoch + 1}: lower the learning rate "
@@ -206,9 +273,19 @@ def fit(model, X, Y, optimizer=None, epochs=10, batch_size=64, validation=None, 
             if bar is not None:
                 bar.set_postfix(postfix, refresh=False)
                 bar.set_description(f"epoch {epoch + 1}/{epochs}")
+            if watching and (monitor_epochs is None or epoch + 1 in monitor_epochs):
+                score = float(monitor(model)) if monitor is not None else history.val_cost[-1]
+                history.scores[epoch + 1] = score
+                since_best = 0 if best.offer(epoch + 1, score, model.params) else since_best + 1
             if callback is not None:
                 callback(epoch, history)
+            if early_stopping is not None and since_best >= early_stopping:
+                history.stopped_early = epoch + 1 < epochs
+                break
     finally:
         if bar is not None:
             bar.close()
+    if watching:
+        best.restore(model.params)
+        history.best_epoch = best.epoch
     return history

@@ -53,6 +53,14 @@ CASES = {
     "gradcheck epsilon": (lambda: mtl.gradient_check(MLP, X, Y, epsilon=0), r"epsilon must be a positive number"),
     "metrics shape": (lambda: mtl.task_metrics(Y, np.zeros((3, 4))), r"Y must have shape \(n_tasks, m\) = \(3, 4\)"),
     "X of strings": (lambda: MLP.forward(np.array([["a"] * 5] * 6)), r"X must hold real numbers"),
+    "prepare labels": (lambda: MLP.prepare(X, with_value(Y, (0, 1), 0.5)), r"Y\[0, 1\] = 0.5"),
+    "prepare images into the MLP": (lambda: MLP.prepare(X_img), r"images\? flatten them"),
+    "restore_best without a score": (lambda: mtl.fit(MLP.copy(), X, Y, restore_best=True, progress=False),
+                                     r"restore_best and early_stopping need a score: pass validation="),
+    "patience 0": (lambda: mtl.fit(MLP.copy(), X, Y, early_stopping=0, validation=(X, Y), progress=False),
+                   r"early_stopping must be an int >= 1; got 0"),
+    "set_params shape": (lambda: MLP.copy().set_params({**MLP.get_params(), "W1": np.zeros((4, 5))}),
+                         r"params: W1 has shape \(4, 5\); the architecture expects \(4, 6\)"),
 }
 
 

@@ -285,3 +285,26 @@ def test_main_cli_side_by_side(tmp_path, capsys):
                 assert ra[k] == pytest.approx(rb[k], abs=0.02, nan_ok=True)
     timings = json.loads((tmp_path / "a" / "timings_masking+end_to_end.json").read_text())
     assert timings["jobs"] == 2 and set(timings["seconds"]) == {"masking", "end_to_end"}
+
+
+def test_plot_helpers_live_in_plotting(tmp_path):
+    pytest.importorskip("matplotlib")
+    from mtl_numpy import plotting
+
+    from mtl_numpy import optim
+
+    for name in ("require_matplotlib", "log_axis", "finish_figure"):
+        assert not hasattr(common, name), f"{name} has its own home now: mtl_numpy.plotting"
+    assert "TrainableSubset" not in common.__all__ and experiments.TrainableSubset is optim.TrainableSubset
+    plt = plotting.require_matplotlib()
+    fig, ax = plt.subplots()
+    ax.plot([1, 10, 100], [1, 2, 3])
+    plotting.log_axis(ax, [1, 10, 100])
+    assert ax.get_xscale() == "log"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "10", "100"]
+    path = plotting.finish_figure(fig, tmp_path / "f.png")
+    assert path == str(tmp_path / "f.png") and (tmp_path / "f.png").stat().st_size > 0
+    assert not plt.fignum_exists(fig.number)          # saved figures are closed
+    other = plt.figure()
+    assert plotting.finish_figure(other, None) is other
+    plt.close(other)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import mtl_numpy as mtl
+from mtl_numpy import checkpoint_format
 from mtl_numpy import io as mtl_io
 
 
@@ -51,7 +52,7 @@ def test_interrupted_write_leaves_previous_checkpoint_intact(tmp_path, monkeypat
         file.write(b"PK\x03\x04 half a zip")
         raise KeyboardInterrupt("power cut mid-write")
 
-    monkeypatch.setattr(mtl_io.np, "savez", crash)
+    monkeypatch.setattr(checkpoint_format.np, "savez", crash)
     with pytest.raises(KeyboardInterrupt):
         new.save(path)
     assert path.read_bytes() == before
@@ -69,7 +70,7 @@ def test_loading_never_unpickles(tmp_path, monkeypatch):
         calls.append(kwargs.get("allow_pickle"))
         return real_load(*args, **kwargs)
 
-    monkeypatch.setattr(mtl_io.np, "load", spy)
+    monkeypatch.setattr(checkpoint_format.np, "load", spy)
     mtl.load_model(path)
     assert calls == [False]
     # a file that needs pickle (an object array) is refused

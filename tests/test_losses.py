@@ -135,3 +135,36 @@ def test_shape_mismatch_and_bad_values(rng):
         mtl.masked_logistic_cost_and_grad(np.array([[np.nan]]), np.zeros((1, 1)))
     with pytest.raises(ValueError, match=r"probabilities in \[0, 1\]"):
         mtl.masked_logistic_cost(np.array([[1.5]]), np.zeros((1, 1)))
+
+
+# ----------------------------------------------------------------------------------------------
+# The cost alone, from logits (no gradient): what model.cost and gradient_check use
+# ----------------------------------------------------------------------------------------------
+from mtl_numpy.losses import masked_logistic_cost_from_logits  # noqa: E402
+
+
+@given(n_tasks=st.integers(1, 6), m=st.integers(1, 40), missing=st.sampled_from([0.0, 0.3, 0.9, 1.0]),
+       seed=st.integers(0, 10_000), normalize=st.sampled_from(["examples", "labels"]),
+       dtype=st.sampled_from(["float32", "float64"]))
+def test_cost_from_logits_is_the_fused_kernels_cost(n_tasks, m, missing, seed, normalize, dtype):
+    rng = np.random.default_rng(seed)
+    Z = rng.normal(scale=3, size=(n_tasks, m)).astype(dtype)
+    Y = random_labels(rng, n_tasks, m, missing)
+    J_fused, _ = mtl.masked_logistic_cost_and_grad(Z, Y, normalize=normalize)
+    J = masked_logistic_cost_from_logits(Z, Y, normalize=normalize)
+    assert isinstance(J, float)
+    assert J == J_fused    # the NumPy kernel's formula and summation: the same bits
+    expected = lecture_double_sum(sigmoid64(Z.astype(np.float64)), Y, normalize)
+    assert J == pytest.approx(expected, rel=1e-12 if dtype == "float64" else 1e-5, abs=1e-12)
+
+
+def test_cost_from_logits_is_finite_for_huge_logits_and_checks_its_inputs():
+    Z = np.array([[1e4, -1e4, 50.0]])
+    Y = np.array([[0.0, 1.0, np.nan]])
+    assert masked_logistic_cost_from_logits(Z, Y, "labels") == pytest.approx(1e4)
+    with pytest.raises(ValueError, match=r"Y must have shape"):
+        masked_logistic_cost_from_logits(Z, Y[:, :2])
+    with pytest.raises(ValueError, match="normalize must be one of"):
+        masked_logistic_cost_from_logits(Z, Y, normalize="mean")
+    with pytest.raises(ValueError, match="ZL contains nan or inf"):
+        masked_logistic_cost_from_logits(np.array([[np.inf, 0.0, 0.0]]), Y)

@@ -157,3 +157,129 @@ def test_evaluate_and_batched_predictions_agree(rng):
     labels_model = mtl.SharedMLP([5, 6, 4], seed=0, dtype="float64", normalize="labels")
     J2, _ = mtl.evaluate(labels_model, X, Y, batch_size=7)
     assert J2 == pytest.approx(labels_model.cost(X, Y), rel=1e-12)
+
+
+# ----------------------------------------------------------------------------------------------
+# Best-checkpoint restore and early stopping (fit's options)
+# ----------------------------------------------------------------------------------------------
+
+def overfitting_problem(rng):
+    """30 examples with 30% of their labels flipped: the validation cost falls, then rises."""
+    X = rng.random((5, 30))
+    Y = np.vstack([X[0] > 0.5, X[1] > 0.5]).astype(float)
+    flipped = rng.random(Y.shape) < 0.3
+    Y[flipped] = 1 - Y[flipped]
+    Y[rng.random(Y.shape) < 0.2] = np.nan
+    X_val = rng.random((5, 200))
+    Y_val = np.vstack([X_val[0] > 0.5, X_val[1] > 0.5]).astype(float)
+    return X, Y, X_val, Y_val
+
+
+def snapshots(model, store):
+    """A callback that keeps a copy of the parameters after every epoch (1-based keys)."""
+    def callback(epoch, history):
+        store[epoch + 1] = {k: v.copy() for k, v in model.params.items()}
+    return callback
+
+
+def test_restore_best_gives_back_the_best_epochs_parameters(backend, rng):
+    X, Y, X_val, Y_val = overfitting_problem(rng)
+    model = mtl.SharedMLP([5, 32, 2], seed=0, dtype="float64", backend=backend)
+    after = {}
+    h = mtl.fit(model, X, Y, optimizer=mtl.Adam(1e-2), epochs=40, batch_size=8, seed=1, progress=False,
+                validation=(X_val, Y_val), restore_best=True, callback=snapshots(model, after))
+    best = int(np.argmin(h.val_cost)) + 1
+    assert 1 < best < 40, "the problem must overfit for this test to mean anything"
+    assert h.best_epoch == best and h.epochs == 40 and not h.stopped_early
+    assert h.scores == {e: c for e, c in enumerate(h.val_cost, start=1)}
+    for key, value in after[best].items():
+        np.testing.assert_array_equal(mtl.to_numpy(model.params[key]), mtl.to_numpy(value), err_msg=key)
+    assert not np.array_equal(mtl.to_numpy(model.params["W1"]), mtl.to_numpy(after[40]["W1"]))
+    # and it is the model a run of exactly best_epoch epochs gives (same seed, same batches)
+    again = mtl.SharedMLP([5, 32, 2], seed=0, dtype="float64", backend=backend)
+    mtl.fit(again, X, Y, optimizer=mtl.Adam(1e-2), epochs=best, batch_size=8, seed=1, progress=False)
+    for key in model.params:
+        np.testing.assert_array_equal(mtl.to_numpy(model.params[key]), mtl.to_numpy(again.params[key]))
+    assert model.cost(X_val, Y_val) == pytest.approx(min(h.val_cost), rel=1e-12)
+
+
+def test_early_stopping_stops_after_patience_and_restores(rng):
+    X, Y, X_val, Y_val = overfitting_problem(rng)
+    full = mtl.fit(mtl.SharedMLP([5, 32, 2], seed=0, dtype="float64"), X, Y, optimizer=mtl.Adam(1e-2),
+                   epochs=40, batch_size=8, seed=1, progress=False, validation=(X_val, Y_val))
+    # the rule, applied by hand to the full run's validation costs
+    best, lowest, stop = 0, np.inf, None
+    for epoch, cost in enumerate(full.val_cost, start=1):
+        if cost < lowest:
+            best, lowest = epoch, cost
+        elif epoch - best >= 3:
+            stop = epoch
+            break
+    assert stop is not None and stop < 40, "the problem must overfit for this test to mean anything"
+    model = mtl.SharedMLP([5, 32, 2], seed=0, dtype="float64")
+    after = {}
+    h = mtl.fit(model, X, Y, optimizer=mtl.Adam(1e-2), epochs=40, batch_size=8, seed=1, progress=False,
+                validation=(X_val, Y_val), early_stopping=3, callback=snapshots(model, after))
+    assert h.best_epoch == best and h.epochs == stop == best + 3 and h.stopped_early
+    assert h.val_cost == full.val_cost[:stop]
+    for key, value in after[best].items():
+        np.testing.assert_array_equal(model.params[key], value, err_msg=key)
+
+
+def test_monitor_and_monitor_epochs(rng):
+    X, Y, X_val, Y_val = overfitting_problem(rng)
+    model = mtl.SharedMLP([5, 32, 2], seed=0, dtype="float64")
+    calls = []
+
+    def monitor(m):
+        calls.append(m.cost(X_val, Y_val))
+        return calls[-1]
+
+    h = mtl.fit(model, X, Y, optimizer=mtl.Adam(1e-2), epochs=12, batch_size=8, seed=1, progress=False,
+                restore_best=True, monitor=monitor, monitor_epochs={1, 3, 9})
+    assert sorted(h.scores) == [1, 3, 9, 12] and list(h.scores.values()) == calls   # the last epoch always
+    assert h.best_epoch == min(h.scores, key=h.scores.get) and h.val_cost == []
+    assert model.cost(X_val, Y_val) == pytest.approx(min(calls), rel=1e-12)
+    d = h.to_dict()
+    assert d["best_epoch"] == h.best_epoch and d["stopped_early"] is False
+
+
+def test_without_monitoring_nothing_is_restored(rng):
+    X, Y, X_val, Y_val = overfitting_problem(rng)
+    h = mtl.fit(mtl.SharedMLP([5, 4, 2], seed=0), X, Y, epochs=2, progress=False, validation=(X_val, Y_val))
+    assert h.best_epoch is None and h.scores == {} and not h.stopped_early
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(restore_best=True), "restore_best and early_stopping need a score"),
+    (dict(early_stopping=2), "restore_best and early_stopping need a score"),
+    (dict(early_stopping=0, monitor=lambda m: 0.0), "early_stopping must be an int >= 1; got 0"),
+    (dict(restore_best=True, monitor="cost"), "monitor must be a callable"),
+    (dict(restore_best=True, monitor=lambda m: 0.0, monitor_epochs=[0]), "monitor_epochs entries must be"),
+])
+def test_early_stopping_arguments_are_checked(kwargs, message, rng):
+    X, Y, _, _ = overfitting_problem(rng)
+    model = mtl.SharedMLP([5, 4, 2], seed=0)
+    before = model.get_params()
+    with pytest.raises(ValueError, match=message):
+        mtl.fit(model, X, Y, epochs=2, progress=False, **kwargs)
+    for key, value in before.items():
+        np.testing.assert_array_equal(model.params[key], value)   # refused before any training
+
+
+def test_trainable_subset_is_an_optimizer_of_optim(rng):
+    from mtl_numpy import experiments
+    from mtl_numpy.optim import TrainableSubset
+
+    assert experiments.TrainableSubset is TrainableSubset
+    X, Y, _ = toy_problem(rng, m=40)
+    model = mtl.SharedMLP([5, 6, 4], seed=0)
+    before = model.get_params()
+    mtl.fit(model, X, Y, optimizer=TrainableSubset(mtl.Adam(1e-2), ["W2", "b2"]), epochs=2, progress=False)
+    np.testing.assert_array_equal(model.params["W1"], before["W1"])
+    np.testing.assert_array_equal(model.params["b1"], before["b1"])
+    assert not np.array_equal(model.params["W2"], before["W2"])
+    with pytest.raises(ValueError, match=r"trainable names \['W9'\] are not parameters"):
+        TrainableSubset(mtl.Adam(), ["W9"]).update(model.params, model.cost_and_grads(X, Y)[1])
+    with pytest.raises(ValueError, match="optimizer must be an mtl_numpy Optimizer"):
+        TrainableSubset("adam", ["W1"])

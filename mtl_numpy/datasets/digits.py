@@ -28,7 +28,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from .driving import TaskDataset, _hide, _validate_missing, _validate_seed
+from ._checks import hide_entries, validate_missing, validate_seed
+from .driving import TaskDataset
 
 __all__ = ["DIGITS_TASKS", "DigitsTasks", "digits_tasks"]
 
@@ -89,8 +90,8 @@ def digits_tasks(seed=0, missing=0.0) -> DigitsTasks:
     ValueError
         If ``missing`` or ``seed`` is invalid.
     """
-    rates = _validate_missing(missing, len(DIGITS_TASKS))
-    _validate_seed(seed)
+    rates = validate_missing(missing, len(DIGITS_TASKS))
+    validate_seed(seed)
     try:
         from sklearn.datasets import load_digits
     except ImportError:
@@ -108,7 +109,7 @@ def digits_tasks(seed=0, missing=0.0) -> DigitsTasks:
     hidden = rng.random(Y_true.shape) < rates[:, None]
     return DigitsTasks(
         X=np.ascontiguousarray(X),
-        Y=_hide(Y_true, hidden),
+        Y=hide_entries(Y_true, hidden),
         Y_true=Y_true,
         tasks=DIGITS_TASKS,
         digits=digits,

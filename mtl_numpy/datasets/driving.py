@@ -59,7 +59,8 @@ from typing import ClassVar, NamedTuple
 
 import numpy as np
 
-from ..labels import TASKS
+from ..labels import TASKS, known_labels
+from ._checks import hide_entries, validate_missing, validate_seed
 
 __all__ = ["TASKS", "TaskDataset", "DrivingScenes", "driving_scenes", "MIN_VISIBLE_FRACTION"]
 
@@ -128,7 +129,7 @@ class TaskDataset:
         return self.m
 
     def __repr__(self) -> str:
-        known = np.mean(~np.isnan(self.Y), axis=1) if self.m else np.zeros(self.n_tasks)
+        known = np.mean(known_labels(self.Y), axis=1) if self.m else np.zeros(self.n_tasks)
         per_task = ", ".join(f"{t}: {k:.0%}" for t, k in zip(self.tasks, known))
         return (
             f"{type(self).__name__}(m={self.m}, X shape={self.X.shape}, "
@@ -212,8 +213,8 @@ class TaskDataset:
         TaskDataset
             Same ``X`` and ``Y_true`` (copied), new ``Y`` of shape (n_tasks, m).
         """
-        rates = _validate_missing(missing, self.n_tasks)
-        _validate_seed(seed)
+        rates = validate_missing(missing, self.n_tasks)
+        validate_seed(seed)
         rng = np.random.default_rng(seed)
         hidden = rng.random((self.n_tasks, self.m)) < rates[:, None]
         return dataclasses.replace(
@@ -231,43 +232,6 @@ class DrivingScenes(TaskDataset):
     ``X`` has shape (m, image_size, image_size, 3) and ``tasks`` is
     ``("pedestrian", "car", "stop_sign", "traffic_light")``.
     """
-
-
-# --------------------------------------------------------------------------- #
-# Argument checks, shared with digits.py
-# --------------------------------------------------------------------------- #
-def _validate_missing(missing, n_tasks: int) -> np.ndarray:
-    """Return the per-task missing rates as a float64 array of shape (n_tasks,)."""
-    expected = f"a float in [0, 1] or a tuple of {n_tasks} such floats (one per task)"
-
-    def ok(value):
-        return (
-            isinstance(value, numbers.Real)
-            and not isinstance(value, bool)
-            and not math.isnan(value)
-            and 0.0 <= value <= 1.0
-        )
-
-    if isinstance(missing, np.ndarray) and missing.ndim == 0:
-        missing = missing.item()
-    if isinstance(missing, (tuple, list, np.ndarray)):
-        values = list(missing)
-        if len(values) != n_tasks or not all(ok(v) for v in values):
-            raise ValueError(f"missing must be {expected}; got {missing!r}")
-        return np.array(values, dtype=np.float64)
-    if not ok(missing):
-        raise ValueError(f"missing must be {expected}; got {missing!r}")
-    return np.full(n_tasks, float(missing))
-
-
-def _validate_seed(seed) -> None:
-    if seed is not None and (not isinstance(seed, numbers.Integral) or isinstance(seed, bool)):
-        raise ValueError(f"seed must be an int or None; got {seed!r}")
-
-
-def _hide(Y_true: np.ndarray, hidden: np.ndarray) -> np.ndarray:
-    """``Y_true`` with ``nan`` where ``hidden`` is True; both of shape (n_tasks, m)."""
-    return np.where(hidden, np.nan, Y_true)
 
 
 # --------------------------------------------------------------------------- #
@@ -748,8 +712,8 @@ def driving_scenes(m, image_size=32, missing=0.3, seed=0) -> DrivingScenes:
     ):
         raise ValueError(f"image_size must be an int >= 16 (pixels per side); got {image_size!r}")
     n_tasks = len(TASKS)
-    rates = _validate_missing(missing, n_tasks)
-    _validate_seed(seed)
+    rates = validate_missing(missing, n_tasks)
+    validate_seed(seed)
     m, H = int(m), int(image_size)
 
     rng = np.random.default_rng(seed)
@@ -757,7 +721,7 @@ def driving_scenes(m, image_size=32, missing=0.3, seed=0) -> DrivingScenes:
     # depend on `missing`.
     Y_true = (rng.random((n_tasks, m)) < PRESENCE_PROBABILITY).astype(np.float64)
     hidden = rng.random((n_tasks, m)) < rates[:, None]
-    Y = _hide(Y_true, hidden)
+    Y = hide_entries(Y_true, hidden)
 
     g = _Grid.square(H)
     X = np.empty((m, H, H, 3), dtype=np.float32)

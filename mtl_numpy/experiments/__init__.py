@@ -41,7 +41,8 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 from . import data_amounts, end_to_end, masking, network_size, sharing, transfer
 from . import common
-from .common import ExperimentResult, Row, TrainableSubset
+from ..optim import TrainableSubset  # its home is optim; re-exported as tutorial 7 uses it
+from .common import ExperimentResult, Row
 
 __all__ = ["EXPERIMENTS", "run", "plot", "main", "run_experiment_cli", "ExperimentResult", "Row",
            "TrainableSubset", "sharing", "network_size", "data_amounts", "masking", "transfer",

@@ -1,4 +1,4 @@
-r"""Shared pieces of the experiments: the results table, training helpers, plotting.
+r"""What the experiments share: the results table, their training recipe, data and model set-ups.
 
 Every experiment returns an :class:`ExperimentResult`: a list of rows
 ``(condition, param, task, metric, mean, std, n)`` where ``mean`` and ``std``
@@ -15,14 +15,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..backends import to_numpy
+from ..labels import known_labels
 from ..losses import masked_logistic_cost
 from ..metrics import task_metrics
-from ..optim import Adam, Optimizer
+from ..optim import Adam, TrainableSubset
 from ..training import fit, predict_proba_batched
 
 __all__ = [
-    "ExperimentResult", "Row", "Recorder", "TrainableSubset", "train", "evaluate_truth",
-    "require_matplotlib", "run_progress", "epochs_for", "scenes", "METRICS", "resolve_backend",
+    "ExperimentResult", "Row", "Recorder", "train", "evaluate_truth",
+    "run_progress", "epochs_for", "scenes", "METRICS", "resolve_backend",
     "blas_threads", "scene_cnn", "labelled_columns", "add_task_mean", "n_batches", "checkpoint_epochs",
 ]
 
@@ -284,7 +286,7 @@ def scene_cnn(image_size, width, n_tasks, seed, backend):
 
 def labelled_columns(Y):
     """Indices of the examples with at least one known label (the others add nothing to the cost)."""
-    return np.flatnonzero(~np.isnan(Y).all(axis=0))
+    return np.flatnonzero(known_labels(Y).any(axis=0))
 
 
 def add_task_mean(metrics, tasks, names=METRICS):
@@ -294,31 +296,6 @@ def add_task_mean(metrics, tasks, names=METRICS):
 
 
 # ---------------------------------------------------------------------- training
-class TrainableSubset(Optimizer):
-    """Wrap an optimizer so that it updates only the parameters named in ``trainable``.
-
-    The others (e.g. a pretrained trunk) stay frozen: their gradients are
-    computed but never applied. ``TrainableSubset(Adam(1e-3), ["W3", "b3"])``
-    trains only the head of a 3-layer network.
-    """
-
-    def __init__(self, optimizer, trainable):
-        if not isinstance(optimizer, Optimizer):
-            raise ValueError(f"optimizer must be an mtl_numpy Optimizer; got {optimizer!r}")
-        self.inner = optimizer
-        self.trainable = frozenset(trainable)
-        self.learning_rate = optimizer.learning_rate
-        self.t = 0
-
-    def update(self, params, grads):
-        self.t += 1
-        live = {k: v for k, v in params.items() if k in self.trainable}
-        if set(self.trainable) - set(params):
-            raise ValueError(f"trainable names {sorted(set(self.trainable) - set(params))} "
-                             f"are not parameters; have {sorted(params)}")
-        self.inner.update(live, grads)
-
-
 def n_batches(m, batch_size):
     """Mini-batch steps in one epoch over ``m`` examples."""
     return max(1, math.ceil(m / batch_size))
@@ -364,7 +341,8 @@ def train(model, X, Y, *, epochs, batch_size=64, learning_rate=1e-3, seed=0, min
     condition of an experiment is trained this way, so that none is judged after too
     few or too many passes over its data (a single-task network on 90 labels, given
     as many steps as a multi-task network on 10,000 scenes, overfits long before the
-    end). ``History.best_epoch`` then holds the epoch kept.
+    end). This is :func:`mtl_numpy.fit`'s ``restore_best``, monitoring the course's cost
+    from probabilities; ``History.best_epoch`` then holds the epoch kept.
     """
     m = model.n_examples(X) if hasattr(X, "shape") else 0
     if m == 0:
@@ -378,29 +356,15 @@ def train(model, X, Y, *, epochs, batch_size=64, learning_rate=1e-3, seed=0, min
                    progress=False)
     X_val, Y_val = validation
     Y_val = np.asarray(Y_val, dtype=np.float64)
-    marks = checkpoint_epochs(e)
-    best = {"cost": math.inf, "params": None, "epoch": 0}
 
-    def score(epoch, history):
-        if epoch + 1 not in marks:
-            return
-        AL = np.asarray(_to_host(predict_proba_batched(model, X_val)), dtype=np.float64)
-        cost = masked_logistic_cost(AL, Y_val)
-        if cost < best["cost"]:
-            best.update(cost=cost, epoch=epoch + 1,
-                        params={k: v.copy() for k, v in model.params.items()})
+    def validation_cost(model):
+        # the course's cost from probabilities (host float64), as the experiments' tables use it
+        AL = np.asarray(to_numpy(predict_proba_batched(model, X_val)), dtype=np.float64)
+        return masked_logistic_cost(AL, Y_val)
 
-    history = fit(model, X, Y, optimizer=opt, epochs=e, batch_size=batch_size, seed=seed,
-                  progress=False, callback=score)
-    if best["params"] is not None:
-        for k, v in best["params"].items():
-            model.params[k][...] = v
-    history.best_epoch = best["epoch"]
-    return history
-
-
-def _to_host(a):
-    return a.get() if hasattr(a, "get") else a
+    return fit(model, X, Y, optimizer=opt, epochs=e, batch_size=batch_size, seed=seed,
+               progress=False, restore_best=True, monitor=validation_cost,
+               monitor_epochs=checkpoint_epochs(e))
 
 
 def evaluate_truth(model, X, Y_true, tasks, with_bias=False):
@@ -408,9 +372,7 @@ def evaluate_truth(model, X, Y_true, tasks, with_bias=False):
 
     ``bias`` = mean predicted probability minus the true base rate of the task.
     """
-    AL = np.asarray(predict_proba_batched(model, X), dtype=np.float64)
-    if hasattr(AL, "get"):  # pragma: no cover - cupy
-        AL = AL.get()
+    AL = np.asarray(to_numpy(predict_proba_batched(model, X)), dtype=np.float64)
     metrics = task_metrics(Y_true, AL, tasks=tasks)
     if with_bias:
         for j, task in enumerate(tasks):
@@ -435,7 +397,7 @@ def scenes(m_train, m_test, image_size, seed, missing=0.0, m_val=0):
     return train_set, val, test
 
 
-# ---------------------------------------------------------------------- progress / plots
+# ---------------------------------------------------------------------- progress
 #: Screen line of this process's progress bars (set per worker when the CLI runs
 #: experiments side by side, so that their bars do not overwrite each other).
 BAR_POSITION = None
@@ -463,35 +425,6 @@ class _NoBar:
 
     def close(self):
         pass
-
-
-def require_matplotlib():
-    """``matplotlib.pyplot``, or an ImportError naming the extra to install.
-
-    Chooses the "Agg" backend only where pyplot is not loaded yet and there is no display
-    (:func:`mtl_numpy.plotting._pyplot`), so figures still show inline in Jupyter."""
-    from ..plotting import _pyplot
-
-    return _pyplot()
-
-
-def log_axis(ax, values, base=10):
-    """A log-scaled x axis with one tick at each of ``values``, labelled plainly (no minor ticks)."""
-    ax.set_xscale("log", base=base)
-    ax.set_xticks(values)
-    ax.set_xticklabels([f"{v:g}" for v in values])
-    ax.minorticks_off()
-
-
-def finish_figure(fig, path):
-    """Save ``fig`` to ``path`` (and close it) or return it."""
-    if path is not None:
-        fig.savefig(path, dpi=110, bbox_inches="tight")
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
-        return str(path)
-    return fig
 
 
 class Timer:

@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import METRICS, ExperimentResult, Recorder, Timer, log_axis, blas_threads, \
-    evaluate_truth, finish_figure, require_matplotlib, resolve_backend, run_progress, \
-    scene_cnn, scenes, train
+from ..labels import known_labels
+from ..plotting import finish_figure, log_axis, require_matplotlib
+from .common import METRICS, ExperimentResult, Recorder, Timer, blas_threads, evaluate_truth, \
+    resolve_backend, run_progress, scene_cnn, scenes, train
 
 __all__ = ["run", "plot", "DEFAULT_FRACTIONS"]
 
@@ -67,7 +68,7 @@ def run(seeds=(0, 1, 2), fractions=DEFAULT_FRACTIONS, focus="traffic_light", m_t
                 missing = tuple(1.0 - frac if j == k else 0.0 for j in range(len(tasks)))
                 part = tr.hide_labels(missing, seed=seed + 7)
                 Y = part.Y
-                labelled = np.flatnonzero(~np.isnan(Y[k]))
+                labelled = np.flatnonzero(known_labels(Y[k]))
                 n_labels.setdefault(frac, []).append(int(labelled.size))
                 kw = dict(epochs=epochs, min_steps=min_steps, max_epochs=2000, batch_size=batch_size,
                           learning_rate=learning_rate, seed=seed)

@@ -21,8 +21,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..models import SharedCNN, SharedMLP
+from ..plotting import finish_figure, require_matplotlib
 from .common import ExperimentResult, Recorder, Timer, add_task_mean, blas_threads, evaluate_truth, \
-    finish_figure, require_matplotlib, resolve_backend, run_progress, train
+    resolve_backend, run_progress, train
 
 __all__ = ["run", "plot", "hand_features", "crossover"]
 

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..labels import known_labels
+from ..plotting import finish_figure, require_matplotlib
 from .common import ExperimentResult, Recorder, Timer, blas_threads, evaluate_truth, \
-    finish_figure, require_matplotlib, resolve_backend, run_progress, scene_cnn, scenes, \
-    train
+    resolve_backend, run_progress, scene_cnn, scenes, train
 
 __all__ = ["run", "plot", "CONDITIONS", "DEFAULT_RATES"]
 
@@ -53,14 +54,15 @@ def run(seeds=(0, 1, 2), rates=DEFAULT_RATES, m_train=10000, m_val=1000, m_test=
             X, X_te, tasks = tr.X, te.X, tr.tasks
             for rate in rates:
                 Y = tr.hide_labels(float(rate), seed=seed + 7).Y
-                full = np.flatnonzero(~np.isnan(Y).any(axis=0))
+                known = known_labels(Y)
+                full = np.flatnonzero(known.all(axis=0))
                 n_kept.setdefault(rate, []).append(int(full.size))
                 runs = {
                     "masked": (X, Y),
-                    "zero_filled": (X, np.where(np.isnan(Y), 0.0, Y)),
+                    "zero_filled": (X, np.where(known, Y, 0.0)),
                     "dropped": (X[full], Y[:, full]),
                 }
-                same = not np.isnan(Y).any()   # nothing hidden: the three runs are one
+                same = bool(known.all())   # nothing hidden: the three runs are one
                 for cond in CONDITIONS:
                     Xc, Yc = runs[cond]
                     if same and cond != CONDITIONS[0]:

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import METRICS, ExperimentResult, Recorder, Timer, log_axis, add_task_mean, blas_threads, \
-    evaluate_truth, finish_figure, labelled_columns, require_matplotlib, \
-    resolve_backend, run_progress, scene_cnn, scenes, train
+from ..labels import known_labels
+from ..plotting import finish_figure, log_axis, require_matplotlib
+from .common import METRICS, ExperimentResult, Recorder, Timer, add_task_mean, blas_threads, \
+    evaluate_truth, labelled_columns, resolve_backend, run_progress, scene_cnn, scenes, train
 
 __all__ = ["run", "plot", "condition", "DEFAULT_WIDTHS"]
 
@@ -79,7 +80,7 @@ def run(seeds=(0, 1, 2), widths=DEFAULT_WIDTHS, labelled=(1.0, 0.1), m_train=100
                     bar.update()
                     single, total = {}, 0
                     for j, task in enumerate(tasks):
-                        idx = np.flatnonzero(~np.isnan(Y[j]))
+                        idx = np.flatnonzero(known_labels(Y[j]))
                         s = scene_cnn(image_size, w, 1, seed + 1000 * (j + 1), backend)
                         train(s, tr.X[idx], Y[j:j + 1, idx], validation=(va.X, va.Y_true[j:j + 1]), **kw)
                         single.update(evaluate_truth(s, te.X, te.Y_true[j:j + 1], (task,)))

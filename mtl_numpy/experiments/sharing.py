@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import ExperimentResult, Recorder, Timer, add_task_mean, blas_threads, \
-    evaluate_truth, finish_figure, labelled_columns, require_matplotlib, \
-    resolve_backend, run_progress, scene_cnn, scenes, train
+from ..labels import known_labels
+from ..plotting import finish_figure, require_matplotlib
+from .common import ExperimentResult, Recorder, Timer, add_task_mean, blas_threads, evaluate_truth, \
+    labelled_columns, resolve_backend, run_progress, scene_cnn, scenes, train
 
 __all__ = ["run", "plot", "CONDITIONS"]
 
@@ -69,7 +70,7 @@ def run(seeds=(0, 1, 2), labelled=(1.0, 0.3, 0.1, 0.03), m_train=10000, m_val=10
             for frac in labelled:
                 Y = tr.hide_labels(1.0 - frac, seed=seed + 7).Y if frac < 1.0 else tr.Y_true
                 rows = labelled_columns(Y)
-                n_labels.setdefault(frac, []).append([int(n) for n in (~np.isnan(Y)).sum(axis=1)])
+                n_labels.setdefault(frac, []).append([int(n) for n in known_labels(Y).sum(axis=1)])
 
                 model = scene_cnn(image_size, width, len(tasks), seed, backend)
                 h = train(model, tr.X[rows], Y[:, rows], validation=(va.X, va.Y_true), **kw)
@@ -82,7 +83,7 @@ def run(seeds=(0, 1, 2), labelled=(1.0, 0.3, 0.1, 0.03), m_train=10000, m_val=10
                 for cond, w in (("single_task", width), ("single_task_quarter", quarter_width)):
                     met, total = {}, 0
                     for j, task in enumerate(tasks):
-                        idx = np.flatnonzero(~np.isnan(Y[j]))
+                        idx = np.flatnonzero(known_labels(Y[j]))
                         single = scene_cnn(image_size, w, 1, seed + 1000 * (j + 1), backend)
                         h = train(single, tr.X[idx], Y[j:j + 1, idx],
                                   validation=(va.X, va.Y_true[j:j + 1]), **kw)

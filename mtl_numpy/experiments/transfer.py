@@ -13,7 +13,7 @@ Conditions for B, evaluated on held-out examples against the truth:
 * ``scratch``: the network with one output, trained on B alone;
 * ``finetune_all``: the same architecture, trunk (every layer but the last)
   copied from the network pretrained on A, then every layer trained on B;
-* ``finetune_head``: trunk copied and frozen (a :class:`TrainableSubset` optimizer
+* ``finetune_head``: trunk copied and frozen (a :class:`mtl_numpy.optim.TrainableSubset` optimizer
   updates only the head ``W[L]``, ``b[L]``) — logistic regression on A's features;
 * ``finetune_lower``: only the *lower* layers copied (every layer but the last two:
   the CNN's conv layers, the MLP's first layer), the rest freshly initialised, then
@@ -33,8 +33,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..models import SharedMLP
-from .common import ExperimentResult, Recorder, Timer, log_axis, blas_threads, evaluate_truth, finish_figure, \
-    require_matplotlib, resolve_backend, run_progress, scene_cnn, train
+from ..plotting import finish_figure, log_axis, require_matplotlib
+from .common import ExperimentResult, Recorder, Timer, blas_threads, evaluate_truth, \
+    resolve_backend, run_progress, scene_cnn, train
 
 __all__ = ["run", "plot", "transfer_trunk", "CONDITIONS"]
 
