@@ -162,7 +162,7 @@ def plot_scenes(X, Y=None, Y_pred=None, tasks=TASKS, n=8, path=None):
     n = min(int(n), m)
     n_tasks = None
     if Y is not None:
-        Y = np.asarray(validate_labels(to_numpy(Y), m=m), dtype=np.float64)
+        Y = np.asarray(to_numpy(validate_labels(Y, m=m)), dtype=np.float64)
         n_tasks = Y.shape[0]
     if Y_pred is not None:
         Y_pred = np.asarray(to_numpy(Y_pred), dtype=np.float64)
@@ -234,7 +234,7 @@ def plot_label_matrix(Y, tasks=TASKS, path=None):
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.patches import Patch
 
-    Y = np.asarray(validate_labels(to_numpy(Y)), dtype=np.float64)
+    Y = np.asarray(to_numpy(validate_labels(Y)), dtype=np.float64)
     n_tasks, m = Y.shape
     tasks = _task_names(tasks, n_tasks)
     codes = np.where(np.isnan(Y), 2, Y).astype(int)  # 0, 1, 2 = '?'
