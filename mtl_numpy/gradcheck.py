@@ -16,11 +16,14 @@ backward against an upstream gradient ``df``.
 """
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .backends import to_numpy
+from .labels import known_labels, validate_labels
 
 __all__ = [
     "GradientCheckResult",
@@ -35,6 +38,14 @@ __all__ = [
 
 #: ``result.passed`` means ``difference < PASS_THRESHOLD`` (the course's 2e-7).
 PASS_THRESHOLD = 2e-7
+
+
+def _check_positive_finite(name, value):
+    """``value`` as a float if it is a real, finite, positive number (NumPy scalars too)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating, np.integer)) \
+            or not math.isfinite(float(value)) or float(value) <= 0:
+        raise ValueError(f"{name} must be a positive number, finite; got {value!r}")
+    return float(value)
 
 
 def gradient_difference(grad, gradapprox):
@@ -146,8 +157,14 @@ def gradient_check(model, X, Y, epsilon=1e-7, max_per_parameter=None, seed=0,
     .. math::
         gradapprox_k = \frac{J(\theta + \varepsilon e_k) - J(\theta - \varepsilon e_k)}{2 \varepsilon}
     """
-    if not (isinstance(epsilon, (int, float)) and epsilon > 0):
-        raise ValueError(f"epsilon must be a positive number; got {epsilon!r}")
+    epsilon = _check_positive_finite("epsilon", epsilon)
+    threshold = _check_positive_finite("threshold", threshold)
+    if not bool(known_labels(validate_labels(Y)).any()):
+        raise ValueError(
+            "Y has no known label (every entry is '?'): the cost is 0 and its gradient is 0 for "
+            "every parameter, so a gradient check would compare zeros with zeros and pass without "
+            "checking anything; give it a batch with at least one 0/1 label"
+        )
     if max_per_parameter is not None and (
         not isinstance(max_per_parameter, (int, np.integer)) or max_per_parameter < 1
     ):
@@ -214,6 +231,15 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
     -------
     grad : ndarray, same shape as ``x``
     """
+    if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
+        # x is perturbed in place: an integer array would round x + h back to x (and the
+        # quotient would be garbage), a list cannot be perturbed at all.
+        raise ValueError(
+            f"x must be a floating NumPy array (float64 recommended), perturbed in place; got "
+            f"{type(x).__name__}{'' if not hasattr(x, 'dtype') else ' of dtype ' + str(x.dtype)}"
+            " (use x.astype(np.float64))"
+        )
+    _check_positive_finite("h", h)
     grad = np.zeros_like(x)
     it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
     while not it.finished:

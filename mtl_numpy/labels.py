@@ -15,7 +15,7 @@ import numpy as np
 
 from .arrays import get_array_module
 
-__all__ = ["TASKS", "encode_labels", "label_mask", "known_labels", "validate_labels"]
+__all__ = ["TASKS", "encode_labels", "label_mask", "known_labels", "validate_labels", "unmask_labels"]
 
 #: The lecture's four questions about one image, in the row order of ``Y``.
 TASKS = ("pedestrian", "car", "stop_sign", "traffic_light")
@@ -71,6 +71,8 @@ def encode_labels(labels, dtype="float64"):
     dtype = np.dtype(dtype)
     if dtype.kind != "f":
         raise ValueError(f"dtype must be a floating dtype; got {dtype}")
+    if isinstance(labels, np.ma.MaskedArray):
+        labels = unmask_labels(labels, name="labels")
     if isinstance(labels, np.ndarray) and labels.dtype.kind in "biuf":
         arr = labels
         if arr.ndim != 2:
@@ -105,6 +107,22 @@ def encode_labels(labels, dtype="float64"):
     return np.array(table, dtype=dtype)
 
 
+def unmask_labels(Y, name="Y"):
+    """A NumPy masked array's masked entries become '?' (``nan``); other arrays pass through.
+
+    A masked array's mask says "no value here", which is what '?' means: honouring it is the
+    only reading that does not score a masked label as whatever number sits under the mask.
+    """
+    if not isinstance(Y, np.ma.MaskedArray):
+        return Y
+    data = np.asarray(Y.data)
+    if data.dtype.kind not in "biuf":
+        raise ValueError(f"{name} is a masked array of dtype {data.dtype}; expected numbers 0 and 1")
+    out = data.astype(data.dtype if data.dtype.kind == "f" else np.float64)
+    out[np.ma.getmaskarray(Y)] = np.nan
+    return out
+
+
 def label_mask(Y):
     r"""Return ``M``: 1.0 where ``Y`` holds a label (0 or 1), 0.0 where it is '?'.
 
@@ -116,6 +134,12 @@ def label_mask(Y):
     Returns
     -------
     M : ndarray of shape (n_tasks, m), same float dtype and array module as ``Y``
+        (float64 for integer or bool ``Y``)
+
+    Raises
+    ------
+    ValueError
+        As :func:`validate_labels`: ``Y`` must be 2-D and hold only 0, 1 and ``nan``.
 
     Notes
     -----
@@ -123,10 +147,8 @@ def label_mask(Y):
 
     .. math:: M_{j,i} = \begin{cases} 1 & y_j^{(i)} \in \{0, 1\} \\ 0 & y_j^{(i)} = \,? \end{cases}
     """
-    xp = get_array_module(Y)
-    Y = xp.asarray(Y)
-    dtype = Y.dtype if Y.dtype.kind == "f" else np.float64
-    return known_labels(Y).astype(dtype)
+    Y = validate_labels(Y)
+    return known_labels(Y).astype(Y.dtype)
 
 
 def known_labels(Y):
@@ -153,8 +175,10 @@ def validate_labels(Y, n_tasks=None, m=None, name="Y"):
     """Check that ``Y`` is a (n_tasks, m) float matrix of 0, 1 and nan.
 
     Returns ``Y`` as a floating array (integers and bools are converted, never
-    modified in place). Raises a ValueError naming the first offending entry.
+    modified in place). Raises a ValueError naming the first offending entry. A NumPy masked
+    array's masked entries are read as '?' (see :func:`unmask_labels`).
     """
+    Y = unmask_labels(Y, name=name)
     xp = get_array_module(Y)
     if not hasattr(Y, "shape"):
         try:

@@ -10,7 +10,7 @@ import numbers
 import numpy as np
 
 from .backends import to_numpy
-from .labels import TASKS, known_labels, validate_labels
+from .labels import TASKS, known_labels, unmask_labels, validate_labels
 
 __all__ = ["task_metrics", "average_precision", "format_metrics_table", "mean_metric", "METRIC_NAMES"]
 
@@ -78,10 +78,18 @@ def task_metrics(Y, AL, threshold=0.5, tasks=None):
         (no predicted or no true positives, as scikit-learn's
         ``zero_division=0``); every metric is ``nan`` for a task with no label.
     """
-    Y = to_numpy(Y)
+    Y = to_numpy(unmask_labels(Y))
     AL = np.asarray(to_numpy(AL), dtype=np.float64)
     if AL.ndim != 2:
         raise ValueError(f"AL must be 2-D with shape (n_tasks, m); got shape {AL.shape}")
+    finite = np.isfinite(AL)
+    if not finite.all():
+        j, i = (int(v) for v in np.argwhere(~finite)[0])
+        raise ValueError(
+            f"AL[{j}, {i}] = {float(AL[j, i])!r}: AL must hold finite probabilities; "
+            f"{int(AL.size - finite.sum())} of {AL.size} entries are nan or inf "
+            "(did training diverge? a model with non-finite weights predicts nan)"
+        )
     Y = validate_labels(Y, n_tasks=AL.shape[0], m=AL.shape[1])
     if not isinstance(threshold, numbers.Real) or not 0 <= threshold <= 1:
         raise ValueError(f"threshold must be a number in [0, 1]; got {threshold!r}")

@@ -9,6 +9,7 @@ learning: train a new head on a pretrained trunk).
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 from .backends import get_array_module
@@ -18,7 +19,7 @@ __all__ = ["Optimizer", "GradientDescent", "Momentum", "Adam", "TrainableSubset"
 
 
 def _check_rate(name, value, low=0.0, high=None, low_open=True, high_open=False):
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
     if ok:
         ok = value > low if low_open else value >= low
         if ok and high is not None:

@@ -188,7 +188,7 @@ def plot_scenes(X, Y=None, Y_pred=None, tasks=TASKS, n=8, path=None):
     n = min(int(n), m)
     n_tasks = None
     if Y is not None:
-        Y = np.asarray(validate_labels(to_numpy(Y), m=m), dtype=np.float64)
+        Y = np.asarray(to_numpy(validate_labels(Y, m=m)), dtype=np.float64)
         n_tasks = Y.shape[0]
         known = known_labels(Y)
     if Y_pred is not None:
@@ -261,7 +261,7 @@ def plot_label_matrix(Y, tasks=TASKS, path=None):
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.patches import Patch
 
-    Y = np.asarray(validate_labels(to_numpy(Y)), dtype=np.float64)
+    Y = np.asarray(to_numpy(validate_labels(Y)), dtype=np.float64)
     n_tasks, m = Y.shape
     tasks = _task_names(tasks, n_tasks)
     codes = np.where(known_labels(Y), Y, 2).astype(int)  # 0, 1, 2 = '?'
