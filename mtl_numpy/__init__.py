@@ -14,6 +14,7 @@ array([[1., 1., 0.],
 from . import datasets, layers
 from .backends import available_backends, get_backend, to_numpy
 from .gradcheck import GradientCheckResult, eval_numerical_gradient_array, gradient_check, relative_error
+from .guards import TrainingDiverged
 from .io import load_model, save_model
 from .labels import TASKS, encode_labels, known_labels, label_mask, validate_labels
 from .losses import masked_logistic_cost, masked_logistic_cost_and_grad
@@ -30,7 +31,7 @@ __all__ = [
     "SharedMLP", "SharedCNN", "SharedNetwork",
     "gradient_check", "GradientCheckResult", "eval_numerical_gradient_array", "relative_error",
     "GradientDescent", "Momentum", "Adam", "get_optimizer",
-    "fit", "History", "evaluate", "predict_proba_batched",
+    "fit", "History", "evaluate", "predict_proba_batched", "TrainingDiverged",
     "task_metrics", "format_metrics_table", "mean_metric",
     "save_model", "load_model",
     "datasets", "layers", "available_backends", "get_backend", "to_numpy",

@@ -25,6 +25,7 @@ import math
 import os
 import platform
 import sys
+import tempfile
 import time
 
 __all__ = ["main", "build_parser", "SUBCOMMANDS"]
@@ -343,9 +344,7 @@ def run_train(args):
     import mtl_numpy as mtl
 
     if args.save is not None:
-        folder = os.path.dirname(os.path.abspath(args.save))
-        if not os.path.isdir(folder):  # fail before training, not after
-            raise ValueError(f"--save: folder {folder!r} does not exist")
+        _check_writable(args.save)   # fail before training, not after
     hidden = args.hidden if args.hidden is not None else ((64,) if args.model == "cnn" else (256, 128))
     model = _build_model(args.model, args.image_size, hidden, args.seed, dtype=args.dtype,
                          backend=args.backend, normalize=args.normalize, conv_channels=args.conv_channels)
@@ -360,15 +359,58 @@ def run_train(args):
     history = mtl.fit(model, _model_inputs(model, train), train.Y, optimizer=optimizer, epochs=args.epochs,
                       batch_size=args.batch_size, validation=(_model_inputs(model, test), test.Y),
                       seed=args.seed, progress=not args.no_progress, tasks=train.tasks)
-    _say(f"trained in {time.perf_counter() - t:.1f} s: train cost {history.train_cost[0]:.3f} -> "
-         f"{history.train_cost[-1]:.3f}, held-out cost {history.val_cost[-1]:.3f}")
+    if history.interrupted:
+        _say(f"interrupted during epoch {history.interrupted['epoch']} after {history.steps} steps: "
+             "the model as it is now is evaluated" + (" and saved" if args.save else ""))
+    elif history.train_cost:
+        _say(f"trained in {time.perf_counter() - t:.1f} s: train cost {history.train_cost[0]:.3f} -> "
+             f"{history.train_cost[-1]:.3f}, held-out cost {history.val_cost[-1]:.3f}")
     _say()
     _, table = _held_out_table(model, test, title=f"held-out scenes ({test.m}), scored against the full truth:")
     _say(table)
+    status = 130 if history.interrupted else 0
     if args.save is not None:
         _say()
-        _say(f"model saved to {model.save(args.save)}")
-    return 0
+        status = _save_or_rescue(model, args.save) or status
+    return status
+
+
+def _check_writable(path):
+    """Raise ValueError unless a checkpoint can be written at ``path`` (tried for real)."""
+    path = os.fspath(path)
+    target = path if path.lower().endswith(".npz") else path + ".npz"
+    folder = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(folder):
+        raise ValueError(f"--save: folder {folder!r} does not exist")
+    if os.path.isdir(target):
+        raise ValueError(f"--save: {target!r} is a directory; expected a file name")
+    try:  # permissions, read-only mounts, quotas: only a real write tells
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".mtl-numpy-write-test-"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"--save: cannot write in {folder!r} ({exc.strerror or exc}); "
+                         "choose another path before training") from None
+
+
+def _save_or_rescue(model, path):
+    """Save to ``path``; if that fails, save to the working directory and say where.
+
+    Returns None when ``path`` was written, 1 when the model had to go elsewhere.
+    """
+    try:
+        _say(f"model saved to {model.save(path)}")
+        return None
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        rescue = os.path.join(os.getcwd(), f"mtl-numpy-rescued-{time.strftime('%Y%m%d-%H%M%S')}.npz")
+        try:
+            written = model.save(rescue)
+        except (OSError, ValueError) as exc2:
+            raise ValueError(f"could not save the model to {path!r} ({reason}), nor to {rescue!r} "
+                             f"({exc2})") from None
+        print(f"error: could not save the model to {path!r} ({reason}); the trained model was "
+              f"saved to {written} instead", file=sys.stderr, flush=True)
+        return 1
 
 
 # --------------------------------------------------------------------------- #
@@ -421,6 +463,8 @@ def add_evaluate_parser(subparsers):
     p.add_argument("--seed", type=int, default=12345,
                    help="seed of the fresh scenes (default: 12345, unlike training's 0)")
     p.add_argument("--backend", choices=_backend_names(), default="numpy")
+    p.add_argument("--max-bytes", type=positive_int, default=None,
+                   help="largest checkpoint (and sum of its arrays) to read (default: 2 GiB)")
     p.set_defaults(func=run_evaluate)
     return p
 
@@ -443,7 +487,8 @@ def _image_size_of(model):
 def run_evaluate(args):
     import mtl_numpy as mtl
 
-    model = mtl.load_model(args.load, backend=args.backend)
+    limit = {} if args.max_bytes is None else {"max_bytes": args.max_bytes}
+    model = mtl.load_model(args.load, backend=args.backend, **limit)
     if model.n_tasks != TASK_COUNT:
         raise ValueError(f"the model has {model.n_tasks} outputs; driving scenes have {TASK_COUNT} tasks")
     size = _image_size_of(model)
@@ -589,6 +634,9 @@ def main(argv=None):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+    except OSError as exc:  # e.g. a figure folder that cannot be written
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from .checkpoint_format import FORMAT, check_arrays_match, read_checkpoint
+from .checkpoint_format import DEFAULT_MAX_BYTES, FORMAT, check_arrays_match, read_checkpoint
 from .models import MODEL_CLASSES
 
 __all__ = ["save_model", "load_model", "load_weights", "check_params_match", "FORMAT"]
@@ -27,44 +27,59 @@ def save_model(model, path):
     return model.save(path)
 
 
-def load_model(path, backend="numpy"):
+def load_model(path, backend="numpy", max_bytes=DEFAULT_MAX_BYTES):
     """Load a model saved with :func:`save_model` / ``model.save``.
+
+    Bounded work before trust: only a regular file is opened (never blocking on a FIFO or a
+    device); its zip directory and every array's ``.npy`` header are read first and checked
+    against ``max_bytes`` and against the architecture record -- the model's parameter
+    *shapes* are worked out from the record without allocating them -- before any array is
+    decompressed or any parameter allocated.
 
     Parameters
     ----------
     path : str or os.PathLike
     backend : str, default "numpy"
         Backend for the loaded model.
+    max_bytes : int, default 2 GiB (:data:`mtl_numpy.safe_npz.DEFAULT_MAX_BYTES`)
+        Largest file, and largest sum of its arrays' sizes, that will be read. Raise it for
+        a model bigger than that, from a file you trust.
 
     Raises
     ------
     ValueError
-        If the file is missing, corrupted, truncated, not an mtl-numpy
-        checkpoint, or its arrays do not match its architecture.
+        If the file is missing, not a regular file, over the limit, corrupted,
+        truncated, not an mtl-numpy checkpoint, its architecture record is not valid,
+        or its arrays do not match it -- always one ValueError naming the file.
     """
     source = f"checkpoint {os.fspath(path)!r}"
-    config, arrays = read_checkpoint(path)
-    try:
-        cls = MODEL_CLASSES[config["model"]]
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"{source} has no valid architecture record: {exc}") from None
-    try:
-        model = cls.from_config(config, backend=backend)
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"{source} has an incomplete architecture record: {exc}") from None
+    built = {}
+
+    def architecture(config):
+        try:
+            cls = MODEL_CLASSES[config["model"]]
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"{source} has no valid architecture record: {exc!r}") from None
+        try:
+            built["model"] = cls.from_config(config, backend=backend, allocate=False)
+        except (KeyError, TypeError, ValueError, RecursionError) as exc:
+            raise ValueError(f"{source} has an invalid architecture record: {exc}") from None
+        return built["model"].param_shapes()
+
+    _, arrays = read_checkpoint(path, max_bytes=max_bytes, expected=architecture)
+    model = built["model"]
     model.set_params(arrays, source=source)
     return model
 
 
 def check_params_match(model, arrays, source="params"):
     """Raise a ValueError unless ``arrays`` has exactly ``model``'s parameter names and shapes."""
-    expected = {key: tuple(value.shape) for key, value in model.params.items()}
-    check_arrays_match(expected, arrays, source, repr(model))
+    check_arrays_match(model.param_shapes(), arrays, source, repr(model))
 
 
-def load_weights(model, path):
+def load_weights(model, path, max_bytes=DEFAULT_MAX_BYTES):
     """Copy the parameters of a checkpoint into an existing ``model`` (same architecture).
 
     Raises a ValueError when the checkpoint was saved from a different architecture.
     """
-    return model.load_weights(path)
+    return model.load_weights(path, max_bytes=max_bytes)

@@ -23,7 +23,8 @@ import numpy as np
 
 from .backends import get_array_module, get_backend, to_numpy
 from .blocks import ConvBlock, DenseOutput, DenseReLU, Flatten, he_initialization, zero_parameters
-from .checkpoint_format import check_arrays_match, read_checkpoint, write_checkpoint
+from .checkpoint_format import DEFAULT_MAX_BYTES, check_arrays_match, read_checkpoint, write_checkpoint
+from .guards import finite_in_dtype
 from .labels import validate_labels
 from .losses import check_normalize, masked_logistic_cost_from_logits
 
@@ -47,6 +48,14 @@ def _check_seed(seed):
     if seed is not None and not isinstance(seed, numbers.Integral):
         raise ValueError(f"seed must be an int or None; got {seed!r}")
     return seed
+
+
+def _check_sequence(name, value, expected):
+    """``value`` as a list if it is an ordered sequence (not a string, set or dict)."""
+    if isinstance(value, (str, bytes, set, frozenset, dict)) or not hasattr(value, "__len__") \
+            or not hasattr(value, "__getitem__"):
+        raise ValueError(f"{name} must be an ordered sequence (list or tuple) {expected}; got {value!r}")
+    return list(value)
 
 
 def _check_positive_int(name, value, minimum=1):
@@ -75,9 +84,18 @@ class SharedNetwork:
 
     # ------------------------------------------------------------------ set-up
     def _init_params(self, initialize):
-        """He-initialise the declared blocks (``initialize=False``: zeros, to be overwritten)."""
+        """He-initialise the declared blocks (``initialize=False``: zeros, to be overwritten;
+        ``None``: allocate nothing -- an architecture only, whose :meth:`param_shapes` a
+        checkpoint is checked against before its arrays are read)."""
+        if initialize is None:
+            self.params = {}
+            return
         host = he_initialization(self.blocks, self.seed) if initialize else zero_parameters(self.blocks)
         self._set_params(host)
+
+    def param_shapes(self):
+        """``{"W1": shape, "b1": shape, ...}`` from the architecture alone (nothing allocated)."""
+        return {name: tuple(shape) for block in self.blocks for name, shape in block.param_shapes.items()}
 
     def _set_params(self, host_params):
         """Move host float64 arrays to the backend in the model's dtype."""
@@ -89,12 +107,12 @@ class SharedNetwork:
     @property
     def n_tasks(self):
         """Number of tasks (output sigmoid units)."""
-        return int(self.params[f"W{self.n_layers}"].shape[0])
+        return int(self.param_shapes()[f"W{self.n_layers}"][0])
 
     @property
     def n_layers(self):
         """L, the number of layers that have parameters."""
-        return len(self.params) // 2
+        return len(self.param_shapes()) // 2
 
     @property
     def n_parameters(self):
@@ -106,8 +124,9 @@ class SharedNetwork:
         raise NotImplementedError
 
     @classmethod
-    def from_config(cls, config, backend="numpy"):
-        """The architecture of ``config`` (from :meth:`config`), with zero parameters."""
+    def from_config(cls, config, backend="numpy", allocate=True):
+        """The architecture of ``config`` (from :meth:`config`), with zero parameters
+        (``allocate=False``: with no parameter arrays at all, see :meth:`param_shapes`)."""
         raise NotImplementedError
 
     def __repr__(self):
@@ -156,6 +175,7 @@ class SharedNetwork:
         xp = get_array_module(X)
         if not bool(xp.isfinite(X).all()):
             raise ValueError(f"{name} contains nan or inf; expected finite values (fill or drop them first)")
+        finite_in_dtype(X, self.dtype, name=name)   # e.g. 1e39 is finite in float64, inf in float32
         return X
 
     # ------------------------------------------------------- prepared batches
@@ -350,8 +370,9 @@ class SharedNetwork:
         a shape or a value does not fit.
         """
         host = {k: to_numpy(v) for k, v in params.items()}
-        expected = {key: tuple(value.shape) for key, value in self.params.items()}
-        check_arrays_match(expected, host, source, repr(self))
+        check_arrays_match(self.param_shapes(), host, source, repr(self))
+        for key, value in host.items():
+            finite_in_dtype(value, self.dtype, name=f"{source}: {key}")
         self._set_params(host)
 
     # --------------------------------------------------------------------- i/o
@@ -362,9 +383,14 @@ class SharedNetwork:
         """
         return write_checkpoint(path, self.get_params(), self.config())
 
-    def load_weights(self, path):
-        """Load a checkpoint's parameters into this model; ValueError if its architecture differs."""
-        _, arrays = read_checkpoint(path, require_format=False)
+    def load_weights(self, path, max_bytes=DEFAULT_MAX_BYTES):
+        """Load a checkpoint's parameters into this model; ValueError if its architecture differs.
+
+        Names and shapes are compared with the file's headers before any array is read;
+        ``max_bytes`` bounds what is read (see :func:`mtl_numpy.load_model`).
+        """
+        _, arrays = read_checkpoint(path, require_format=False, max_bytes=max_bytes,
+                                    expected=lambda config: self.param_shapes())
         self.set_params(arrays, source=f"checkpoint {os.fspath(path)!r}")
         return self
 
@@ -402,7 +428,8 @@ class SharedMLP(SharedNetwork):
     def __init__(self, layer_dims, seed=0, dtype="float32", backend="numpy",
                  normalize="examples", *, _initialize=True):
         super().__init__(seed=seed, dtype=dtype, backend=backend, normalize=normalize)
-        if isinstance(layer_dims, (str, bytes)) or not hasattr(layer_dims, "__len__") or len(layer_dims) < 2:
+        layer_dims = _check_sequence("layer_dims", layer_dims, "[n_x, ..., n_tasks]")
+        if len(layer_dims) < 2:
             raise ValueError(
                 f"layer_dims must be a list [n_x, ..., n_tasks] of at least 2 positive ints; got {layer_dims!r}"
             )
@@ -425,9 +452,10 @@ class SharedMLP(SharedNetwork):
                 "dtype": self.dtype, "normalize": self.normalize}
 
     @classmethod
-    def from_config(cls, config, backend="numpy"):
+    def from_config(cls, config, backend="numpy", allocate=True):
         return cls(config["layer_dims"], seed=config.get("seed"), dtype=config["dtype"],
-                   backend=backend, normalize=config["normalize"], _initialize=False)
+                   backend=backend, normalize=config["normalize"],
+                   _initialize=False if allocate else None)
 
 
 class SharedCNN(SharedNetwork):
@@ -466,8 +494,11 @@ class SharedCNN(SharedNetwork):
                  pool_size=2, hidden=(64,), n_tasks=4, seed=0, dtype="float32",
                  backend="numpy", normalize="examples", *, _initialize=True):
         super().__init__(seed=seed, dtype=dtype, backend=backend, normalize=normalize)
-        if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__len__") or len(input_shape) != 3:
+        input_shape = _check_sequence("input_shape", input_shape, "(n_H, n_W, n_C)")
+        if len(input_shape) != 3:
             raise ValueError(f"input_shape must be (n_H, n_W, n_C); got {input_shape!r}")
+        conv_channels = _check_sequence("conv_channels", conv_channels, "of filter counts")
+        hidden = _check_sequence("hidden", hidden, "of dense layer widths")
         self.input_shape = tuple(_check_positive_int(f"input_shape[{i}]", d) for i, d in enumerate(input_shape))
         self.conv_channels = tuple(_check_positive_int(f"conv_channels[{i}]", c) for i, c in enumerate(conv_channels))
         self.kernel_size = _check_positive_int("kernel_size", kernel_size)
@@ -512,11 +543,12 @@ class SharedCNN(SharedNetwork):
                 "seed": self.seed, "dtype": self.dtype, "normalize": self.normalize}
 
     @classmethod
-    def from_config(cls, config, backend="numpy"):
+    def from_config(cls, config, backend="numpy", allocate=True):
         return cls(tuple(config["input_shape"]), conv_channels=tuple(config["conv_channels"]),
                    kernel_size=config["kernel_size"], pool_size=config["pool_size"],
                    hidden=tuple(config["hidden"]), n_tasks=config["n_tasks"], seed=config.get("seed"),
-                   dtype=config["dtype"], backend=backend, normalize=config["normalize"], _initialize=False)
+                   dtype=config["dtype"], backend=backend, normalize=config["normalize"],
+                   _initialize=False if allocate else None)
 
 
 MODEL_CLASSES = {"SharedMLP": SharedMLP, "SharedCNN": SharedCNN}

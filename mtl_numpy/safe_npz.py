@@ -35,7 +35,7 @@ from zlib import error as zlib_error
 import numpy as np
 from numpy.lib import format as npy_format
 
-__all__ = ["read_npz", "write_npz_atomic", "DEFAULT_MAX_BYTES", "MAX_MEMBERS", "NpzMember",
+__all__ = ["read_npz", "write_npz_atomic", "NpzArchive", "DEFAULT_MAX_BYTES", "MAX_MEMBERS", "NpzMember",
            "inspect_npz"]
 
 #: Default cap on a file's size and on the sum of its arrays' sizes: 2 GiB. Raise it with
@@ -156,6 +156,57 @@ def inspect_npz(f, path, max_bytes):
     return archive, members
 
 
+class NpzArchive:
+    """An ``.npz`` file opened with bounded work: headers checked, arrays read on demand.
+
+    ``with NpzArchive(path, max_bytes=...) as npz:`` runs steps 1-3 of the module docstring;
+    ``npz.members`` then maps each array's name to its :class:`NpzMember` (shape and dtype from
+    its header) and ``npz.read(name)`` reads one array (step 4). A caller can thus compare the
+    shapes with what it expects -- a model's architecture -- before anything big is read.
+    """
+
+    def __init__(self, path, *, max_bytes=DEFAULT_MAX_BYTES, what="checkpoint"):
+        self.path = os.fspath(path)
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)) or max_bytes < 1:
+            raise ValueError(f"max_bytes must be a positive int; got {max_bytes!r}")
+        self.max_bytes = int(max_bytes)
+        self._file = _open_regular(self.path, self.max_bytes, what)
+        try:
+            if self._file.read(4) != b"PK\x03\x04":  # every .npz is a zip archive
+                raise _fail(self.path, "is not a readable .npz file (corrupted or truncated?): it "
+                                       "does not start like a zip archive")
+            self._file.seek(0)
+            self._archive, members = inspect_npz(self._file, self.path, self.max_bytes)
+        except BaseException:
+            self._file.close()
+            raise
+        self.members = {member.name: member for member in members}
+
+    def read(self, name):
+        """The array ``name``, read without pickle; ValueError if its data is not as declared."""
+        member = self.members[name]
+        try:
+            with self._archive.open(member.info) as g:
+                array = npy_format.read_array(g, allow_pickle=False, max_header_size=_NPY_HEADER_MAX)
+                if g.read(1):
+                    raise ValueError("data longer than its header declares")
+        except (ValueError, EOFError, OSError, zipfile.BadZipFile, RuntimeError,
+                NotImplementedError, zlib_error) as exc:
+            raise _fail(self.path, f"member {member.info.filename!r} cannot be read "
+                                   f"(corrupted or truncated?): {exc}") from None
+        return array
+
+    def close(self):
+        self._archive.close()
+        self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def read_npz(path, *, max_bytes=DEFAULT_MAX_BYTES, what="checkpoint", check=None):
     """Read every array of an ``.npz`` file with bounded work; see the module docstring.
 
@@ -174,32 +225,10 @@ def read_npz(path, *, max_bytes=DEFAULT_MAX_BYTES, what="checkpoint", check=None
     -------
     dict of str to ndarray
     """
-    path = os.fspath(path)
-    if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)) or max_bytes < 1:
-        raise ValueError(f"max_bytes must be a positive int; got {max_bytes!r}")
-    with _open_regular(path, int(max_bytes), what) as f:
-        if f.read(4) != b"PK\x03\x04":  # every .npz is a zip archive
-            raise _fail(path, "is not a readable .npz file (corrupted or truncated?): it does not "
-                              "start like a zip archive")
-        f.seek(0)
-        archive, members = inspect_npz(f, path, int(max_bytes))
-        with archive:
-            if check is not None:
-                check(members)
-            arrays = {}
-            for member in members:
-                try:
-                    with archive.open(member.info) as g:
-                        array = npy_format.read_array(g, allow_pickle=False,
-                                                      max_header_size=_NPY_HEADER_MAX)
-                        if g.read(1):
-                            raise ValueError("data longer than its header declares")
-                except (ValueError, EOFError, OSError, zipfile.BadZipFile, RuntimeError,
-                        NotImplementedError, zlib_error) as exc:
-                    raise _fail(path, f"member {member.info.filename!r} cannot be read "
-                                      f"(corrupted or truncated?): {exc}") from None
-                arrays[member.name] = array
-    return arrays
+    with NpzArchive(path, max_bytes=max_bytes, what=what) as npz:
+        if check is not None:
+            check(list(npz.members.values()))
+        return {name: npz.read(name) for name in npz.members}
 
 
 # ----------------------------------------------------------------------------------------------

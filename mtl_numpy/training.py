@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .backends import get_array_module, to_numpy
+from .guards import ParameterSnapshot, TrainingDiverged, all_finite, deferred_interrupt
 from .labels import known_labels
 from .metrics import task_metrics
 from .optim import Adam, Optimizer
@@ -51,6 +53,12 @@ class History:
         whose parameters the model was given back; None when nothing was monitored.
     stopped_early : bool
         True when ``early_stopping`` ended training before ``epochs``.
+    steps : int
+        Optimizer steps completed (mini-batches).
+    interrupted : dict or None
+        ``{"epoch": e, "step": s}`` when ``Ctrl-C`` stopped :func:`fit` (the model then
+        holds the parameters after step ``s``, the last one completed; the lists above
+        cover the completed epochs); None when the run finished.
     """
 
     train_cost: list = field(default_factory=list)
@@ -61,6 +69,8 @@ class History:
     scores: dict = field(default_factory=dict)
     best_epoch: object = None
     stopped_early: bool = False
+    steps: int = 0
+    interrupted: object = None
 
     @property
     def epochs(self):
@@ -75,7 +85,8 @@ class History:
         return {"train_cost": list(self.train_cost), "val_cost": list(self.val_cost),
                 "val_metrics": list(self.val_metrics), "seconds": list(self.seconds),
                 "tasks": list(self.tasks), "scores": {str(k): v for k, v in self.scores.items()},
-                "best_epoch": self.best_epoch, "stopped_early": self.stopped_early}
+                "best_epoch": self.best_epoch, "stopped_early": self.stopped_early,
+                "steps": self.steps, "interrupted": self.interrupted}
 
 
 def random_mini_batches(m, batch_size, rng):
@@ -193,8 +204,20 @@ def fit(model, X, Y, optimizer=None, epochs=10, batch_size=64, validation=None, 
     ------
     ValueError
         For bad arguments (before any training happens).
-    FloatingPointError
-        If the cost becomes nan or inf (lower the learning rate).
+    mtl_numpy.guards.TrainingDiverged
+        (a ``FloatingPointError``) if the training cost, the parameters after an update or
+        the validation cost become nan or inf. It names the epoch and the step; the model is
+        first restored to the last finite parameters (the best monitored epoch's when
+        ``restore_best``/``early_stopping`` kept one), so a diverged run never leaves nan
+        weights behind.
+
+    Notes on interrupts
+    -------------------
+    Each step is atomic: ``Ctrl-C`` (``KeyboardInterrupt``) is held back while the optimizer
+    updates the parameters and delivered right after, and any other exception raised inside
+    an update puts the parameters back as they were before it. An interrupted ``fit``
+    returns normally with ``history.interrupted`` set (the model at the last completed step,
+    the history up to it), so a caller can still evaluate or save what was learnt.
 
     Notes
     -----
@@ -234,8 +257,30 @@ def fit(model, X, Y, optimizer=None, epochs=10, batch_size=64, validation=None, 
     history = History(tasks=tuple(tasks) if tasks is not None else ())
     best = _BestCheckpoint() if watching else None
     since_best = 0
+    last_good = ParameterSnapshot(model.params)      # the parameters after the last good step
+    step = 0
 
-    bar = None
+    epoch_start = ParameterSnapshot(model.params) if validation is not None else None
+
+    def diverged(epoch, what, hint):
+        if best is not None and best.params is not None:
+            best.restore(model.params)
+            restored = f"the parameters of its best epoch so far ({best.epoch})"
+        elif what == "validation cost":
+            # the weights are finite but already useless: back to the epoch's start
+            epoch_start.restore(model.params)
+            restored = (f"the parameters at the start of epoch {epoch + 1}" if epoch
+                        else "its parameters before training")
+        else:
+            last_good.restore(model.params)
+            restored = (f"the parameters after step {history.steps}" if history.steps
+                        else "its parameters before training")
+        return TrainingDiverged(epoch + 1, step, what, restored, hint)
+
+    rate_hint = (f"the learning rate {optimizer.learning_rate:g} is too high for this model and "
+                 "data (try a tenth of it)")
+
+    epoch, bar = 0, None
     if progress:
         from tqdm.auto import tqdm
 
@@ -244,15 +289,30 @@ def fit(model, X, Y, optimizer=None, epochs=10, batch_size=64, validation=None, 
         for epoch in range(epochs):
             start = time.perf_counter()
             total, seen = 0.0, 0
+            if epoch_start is not None and epoch:
+                epoch_start.take(model.params)
             for idx in random_mini_batches(m, batch_size, rng):
+                step += 1
                 idx = model.backend.asarray(idx)
-                J, grads = model.prepared_cost_and_grads(model.take_examples(Xp, idx), Yp[:, idx])
+                # overflow shows up as inf/nan, which the checks below turn into one clear error
+                with np.errstate(over="ignore", invalid="ignore"):
+                    J, grads = model.prepared_cost_and_grads(model.take_examples(Xp, idx), Yp[:, idx])
                 if not math.isfinite(J):
-                    raise FloatingPointError(
-                        f"the cost became {J} at epoch {epoch + 1}: lower the learning rate "
-                        f"(now {optimizer.learning_rate})"
-                    )
-                optimizer.update(model.params, grads)
+                    raise diverged(epoch, "training cost", rate_hint)
+                # One step, atomic: Ctrl-C waits for its end; a failure inside it undoes it.
+                with deferred_interrupt():
+                    try:
+                        with np.errstate(over="ignore", invalid="ignore"):
+                            optimizer.update(model.params, grads)
+                        finite = all_finite(model.params)   # one reduction per parameter
+                    except BaseException:
+                        last_good.restore(model.params)
+                        raise
+                    if finite:
+                        last_good.take(model.params)
+                        history.steps += 1
+                if not finite:
+                    raise diverged(epoch, "parameters", rate_hint)
                 total += J * len(idx)
                 seen += len(idx)
                 if bar is not None:
@@ -260,7 +320,11 @@ def fit(model, X, Y, optimizer=None, epochs=10, batch_size=64, validation=None, 
             history.train_cost.append(total / seen)
             postfix = {"cost": f"{history.train_cost[-1]:.4f}"}
             if validation is not None:
-                J_val = _cost_prepared(model, X_val, Y_val, 1024)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    J_val = _cost_prepared(model, X_val, Y_val, 1024)
+                if not math.isfinite(J_val):
+                    raise diverged(epoch, "validation cost",
+                                   "finite weights so large that the logits overflow; " + rate_hint)
                 AL_val = _proba_prepared(model, X_val, 1024)
                 metrics = task_metrics(to_numpy(Y_val), to_numpy(AL_val), tasks=tasks)
                 if not history.tasks:
@@ -282,6 +346,12 @@ def fit(model, X, Y, optimizer=None, epochs=10, batch_size=64, validation=None, 
             if early_stopping is not None and since_best >= early_stopping:
                 history.stopped_early = epoch + 1 < epochs
                 break
+    except KeyboardInterrupt:
+        # the model holds the parameters after the last completed step (steps are atomic)
+        history.interrupted = {"epoch": epoch + 1, "step": history.steps}
+        print(f"fit: interrupted during epoch {epoch + 1}; the model holds the parameters after "
+              f"step {history.steps}, the last one completed", file=sys.stderr, flush=True)
+        return history
     finally:
         if bar is not None:
             bar.close()

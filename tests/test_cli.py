@@ -295,3 +295,81 @@ def test_demo_says_when_matplotlib_is_missing(monkeypatch, small_run, tmp_path):
     (message,) = cli._save_figures(history, model, data, str(tmp_path), "demo_mlp")
     assert "not plotted" in message and "mtl-numpy[plot]" in message
     assert list(tmp_path.iterdir()) == []
+
+
+# -- faults that used to end normally or lose a trained model (one error line, non-zero exit) --
+
+TRAIN_SMALL = ["train", "--model", "mlp", "--m", "200", "--n-test", "50", "--image-size", "16",
+               "--epochs", "1", "--no-progress"]
+
+
+def _one_error_line(err):
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+def test_train_diverging_exits_non_zero_and_saves_nothing(tmp_path, capsys):
+    target = tmp_path / "d.npz"
+    status = main(TRAIN_SMALL + ["--optimizer", "gd", "--lr", "1e30", "--save", str(target)])
+    captured = capsys.readouterr()
+    assert status == 1
+    assert "diverged" in _one_error_line(captured.err)
+    assert not target.exists()
+
+
+def test_train_refuses_an_unwritable_save_path_before_training(capsys):
+    # /proc takes no new files, not even from root
+    status = main(TRAIN_SMALL + ["--save", "/proc/mtl-numpy-test.npz"])
+    captured = capsys.readouterr()
+    assert status == 2
+    assert "cannot write" in _one_error_line(captured.err)
+    assert "trained in" not in captured.out            # refused before any training
+
+
+def test_train_rescues_the_model_when_the_save_fails(tmp_path, capsys, monkeypatch):
+    import mtl_numpy as mtl
+
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / "out" / "m.npz"
+    target.parent.mkdir()
+    real_save = mtl.SharedNetwork.save
+
+    def save_fails_at_target(self, path):
+        if str(path).startswith(str(target.parent)):
+            raise PermissionError(13, "Permission denied")
+        return real_save(self, path)
+
+    monkeypatch.setattr(mtl.SharedNetwork, "save", save_fails_at_target)
+    status = main(TRAIN_SMALL + ["--save", str(target)])
+    captured = capsys.readouterr()
+    assert status == 1
+    line = _one_error_line(captured.err)
+    rescued = list(tmp_path.glob("mtl-numpy-rescued-*.npz"))
+    assert len(rescued) == 1 and str(rescued[0]) in line
+    assert mtl.load_model(rescued[0]).n_parameters > 0
+
+
+def test_gradcheck_with_every_label_missing_is_an_error(capsys):
+    status = main(["gradcheck", "--missing", "1.0"])
+    assert status == 2
+    assert "no known label" in _one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("make", ["fifo", "directory", "bomb"])
+def test_evaluate_hostile_checkpoints_are_one_error_line(make, tmp_path, capsys):
+    import os
+    import zipfile
+
+    path = tmp_path / "x.npz"
+    if make == "fifo":
+        os.mkfifo(path)
+    elif make == "directory":
+        path.mkdir()
+    else:
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            z.writestr("W1.npy", bytes(50 << 20))          # 50 MB of zeros, ~50 kB on disk
+    status = main(["evaluate", "--load", str(path), "--m", "20", "--max-bytes", str(10 << 20)]
+                  if make == "bomb" else ["evaluate", "--load", str(path), "--m", "20"])
+    assert status == 2
+    assert "x.npz" in _one_error_line(capsys.readouterr().err)

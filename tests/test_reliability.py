@@ -141,3 +141,106 @@ def test_random_probabilities_give_metrics_or_a_named_error(AL, seed):
     else:
         with pytest.raises(ValueError, match="AL"):
             mtl.task_metrics(Y, AL)
+
+
+# -- 2. overflow past the finite checks ------------------------------------------------------
+
+def test_inputs_beyond_float32_range_are_refused_by_a_float32_model():
+    model = mtl.SharedMLP([3, 2], dtype="float32")
+    X = np.array([[1e39, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    with pytest.raises(ValueError, match="beyond the largest float32"):
+        model.predict_proba(X)
+    assert np.isfinite(mtl.SharedMLP([3, 2], dtype="float64").predict_proba(X)).all()
+
+
+def test_set_params_and_checkpoints_beyond_float32_range_are_refused(tmp_path):
+    big = mtl.SharedMLP([3, 2], dtype="float64")
+    big.params["W1"][0, 0] = 1e39
+    small = mtl.SharedMLP([3, 2], dtype="float32")
+    with pytest.raises(ValueError, match="W1.*beyond the largest float32"):
+        small.set_params(big.get_params())
+    path = big.save(tmp_path / "big.npz")
+    with pytest.raises(ValueError, match="beyond the largest float32"):
+        small.load_weights(path)
+    cfg = mtl.load_model(path)                    # its own dtype (float64) holds it
+    assert cfg.params["W1"][0, 0] == 1e39
+
+
+# -- 3. small hostile checkpoints -------------------------------------------------------------
+
+def _rewrite_config(path, out, config_text):
+    import zipfile
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "__config__.npy":
+                import io
+                buf = io.BytesIO()
+                np.save(buf, np.array(config_text))
+                data = buf.getvalue()
+            dst.writestr(info, data)
+    return out
+
+
+def test_config_declaring_a_huge_model_is_refused_before_allocation(tmp_path):
+    import json
+    import tracemalloc
+    path = mtl.SharedMLP([3, 2]).save(tmp_path / "m.npz")
+    config = {"model": "SharedMLP", "layer_dims": [20000, 20000, 2], "seed": 0,
+              "dtype": "float32", "normalize": "examples"}
+    evil = _rewrite_config(path, tmp_path / "evil.npz", json.dumps(config))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"evil.npz.*does not match.*missing \['W2'"):
+            mtl.load_model(evil)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 << 20, f"{peak} bytes allocated to refuse a 2 kB file"
+
+
+def test_deeply_nested_config_is_a_value_error(tmp_path):
+    path = mtl.SharedMLP([3, 2]).save(tmp_path / "m.npz")
+    evil = _rewrite_config(path, tmp_path / "nested.npz", "[" * 5000 + "]" * 5000)
+    with pytest.raises(ValueError, match="nested.npz"):
+        mtl.load_model(evil)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_load_model_never_blocks_or_tracebacks(tmp_path, kind):
+    import os
+    path = tmp_path / "x.npz"
+    os.mkfifo(path) if kind == "fifo" else path.mkdir()
+    with pytest.raises(ValueError, match="x.npz"):
+        mtl.load_model(path)
+
+
+# -- 4. trained models lost --------------------------------------------------------------------
+
+def test_model_with_nan_weights_is_refused_at_save_time(tmp_path):
+    model = mtl.SharedMLP([3, 2])
+    model.params["b1"][1] = np.nan
+    with pytest.raises(ValueError, match="b1 holds 1 non-finite"):
+        model.save(tmp_path / "m.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_checkpoint_mode_follows_umask_and_suffix_case_is_kept(tmp_path):
+    import os
+    import stat
+    old = os.umask(0o022)
+    try:
+        written = mtl.SharedMLP([3, 2]).save(tmp_path / "model.NPZ")
+    finally:
+        os.umask(old)
+    assert written.endswith("model.NPZ")
+    assert stat.S_IMODE(os.stat(written).st_mode) == 0o644
+    assert mtl.load_model(written).n_parameters == 8
+
+
+# -- 7. layer_dims in arbitrary order -----------------------------------------------------------
+
+@pytest.mark.parametrize("bad", [{3, 4, 2}, frozenset({3, 2}), {"a": 3, "b": 2}])
+def test_unordered_layer_dims_are_refused(bad):
+    with pytest.raises(ValueError, match="layer_dims must be an ordered sequence"):
+        mtl.SharedMLP(bad)

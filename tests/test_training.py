@@ -126,8 +126,113 @@ def test_fit_stops_on_divergence(rng):
     X = rng.normal(size=(5, 20)) * 1e3
     Y = random_labels(rng, 4, 20, 0.0)
     model = mtl.SharedMLP([5, 50, 4], seed=0)
-    with pytest.raises(FloatingPointError, match="lower the learning rate"):
+    with pytest.raises(FloatingPointError, match="learning rate"):
         mtl.fit(model, X, Y, optimizer=mtl.GradientDescent(1e6), epochs=20, batch_size=20, progress=False)
+    assert all(np.isfinite(v).all() for v in model.params.values())
+
+
+@pytest.mark.parametrize("optimizer", [mtl.GradientDescent(1e30), mtl.Momentum(learning_rate=1e32)])
+def test_divergence_on_the_last_update_is_caught_and_undone(rng, optimizer):
+    """One batch, one epoch: the only update is the last one; it used to return nan weights."""
+    X, Y, _ = toy_problem(rng, m=16)
+    model = mtl.SharedMLP([5, 8, 4], seed=0)
+    before = {k: v.copy() for k, v in model.params.items()}
+    with pytest.raises(mtl.TrainingDiverged, match=r"epoch 1, step 1") as info:
+        mtl.fit(model, X, Y, optimizer=optimizer, epochs=1, batch_size=16, progress=False,
+                validation=(X, Y))
+    assert "before training" in str(info.value)
+    for k, v in model.params.items():       # restored, bit for bit
+        np.testing.assert_array_equal(v, before[k])
+
+
+def test_divergence_restores_last_good_step(rng):
+    X, Y, _ = toy_problem(rng, m=40)
+    model = mtl.SharedMLP([5, 8, 4], seed=0)
+
+    class BlowsUpAtStep3(mtl.GradientDescent):
+        def update(self, params, grads):
+            super().update(params, grads)
+            if self.t == 3:
+                params["W1"][0, 0] = np.inf
+
+    ref = mtl.SharedMLP([5, 8, 4], seed=0)
+    mtl.fit(ref, X, Y, optimizer=mtl.GradientDescent(0.1), epochs=1, batch_size=20, progress=False)
+    with pytest.raises(mtl.TrainingDiverged, match=r"epoch 2, step 3") as info:
+        mtl.fit(model, X, Y, optimizer=BlowsUpAtStep3(0.1), epochs=3, batch_size=20, progress=False)
+    assert "after step 2" in str(info.value)
+    for k in model.params:                    # = the model after 2 good steps (one epoch)
+        np.testing.assert_array_equal(model.params[k], ref.params[k])
+
+
+def test_divergence_with_restore_best_goes_back_to_best_epoch(rng):
+    X, Y, _ = toy_problem(rng, m=40)
+    model = mtl.SharedMLP([5, 8, 4], seed=0)
+
+    class BlowsUpInEpoch3(mtl.GradientDescent):
+        def update(self, params, grads):
+            super().update(params, grads)
+            if self.t == 5:
+                params["b1"][:] = np.nan
+
+    with pytest.raises(mtl.TrainingDiverged, match="best epoch so far"):
+        mtl.fit(model, X, Y, optimizer=BlowsUpInEpoch3(0.1), epochs=4, batch_size=20, progress=False,
+                validation=(X, Y), restore_best=True)
+    assert all(np.isfinite(v).all() for v in model.params.values())
+
+
+def test_interrupt_leaves_model_at_last_completed_step(rng, monkeypatch):
+    """Ctrl-C in the middle of an update: every parameter is at the same step."""
+    X, Y, _ = toy_problem(rng, m=40)
+    model = mtl.SharedMLP([5, 8, 6, 4], seed=0)
+    opt = mtl.Adam(learning_rate=0.01)
+    real_update_one = mtl.Adam._update_one
+    calls = []
+
+    def interrupted_mid_step(self, key, param, grad):
+        real_update_one(self, key, param, grad)
+        calls.append(key)
+        if len(calls) == 3 * 6 + 2:            # step 4, after W1 and b1 only
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(mtl.Adam, "_update_one", interrupted_mid_step)
+    history = mtl.fit(model, X, Y, optimizer=opt, epochs=3, batch_size=10, progress=False)
+    monkeypatch.undo()
+    assert history.interrupted == {"epoch": 1, "step": 3}
+    assert history.steps == 3 and history.epochs == 0
+    ref = mtl.SharedMLP([5, 8, 6, 4], seed=0)
+    ref_opt = mtl.Adam(learning_rate=0.01)
+    for idx in list(mtl.training.random_mini_batches(40, 10, np.random.default_rng(0)))[:3]:
+        _, grads = ref.cost_and_grads(X[:, idx], Y[:, idx])
+        ref_opt.update(ref.params, grads)
+    for k in model.params:
+        np.testing.assert_array_equal(model.params[k], ref.params[k], err_msg=k)
+
+
+def test_sigint_during_update_is_delivered_after_it(rng, monkeypatch):
+    import os
+    import signal
+
+    X, Y, _ = toy_problem(rng, m=40)
+    model = mtl.SharedMLP([5, 8, 4], seed=0)
+    real_update = mtl.GradientDescent.update
+
+    def update_then_sigint(self, params, grads):
+        if self.t == 1:                        # during the second update
+            os.kill(os.getpid(), signal.SIGINT)
+        real_update(self, params, grads)
+
+    monkeypatch.setattr(mtl.GradientDescent, "update", update_then_sigint)
+    history = mtl.fit(model, X, Y, optimizer=mtl.GradientDescent(0.1), epochs=2, batch_size=10,
+                      progress=False)
+    assert history.interrupted == {"epoch": 1, "step": 2}   # the second step completed
+
+
+def test_validation_cost_non_finite_is_an_error(rng):
+    X, Y, _ = toy_problem(rng, m=20)
+    model = mtl.SharedMLP([5, 4], seed=0, dtype="float32")
+    X_val = np.full((5, 4), 3e38)
+    with pytest.raises(ValueError):            # refused up front: overflows float32 in the model
+        mtl.fit(model, X, Y, epochs=1, progress=False, validation=(X_val * 10, Y[:, :4]))
 
 
 def test_fit_with_progress_bar_and_callback(rng, capsys):
