@@ -71,90 +71,6 @@ def _as_strided(xp):
 
 
 # ----------------------------------------------------------------------------------------------
-# Argument checks (cheap; shapes only), shared with the backends' kernels
-# ----------------------------------------------------------------------------------------------
-
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, numpy.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    return int(value)
-
-
-def _check_4d(name, x, expected="(m, n_H, n_W, n_C)"):
-    shape = getattr(x, "shape", None)
-    if shape is None or len(shape) != 4:
-        raise ValueError(f"{name} must be a 4-d array of shape {expected}; got shape {shape}")
-
-
-def _conv_hparameters(hparameters):
-    try:
-        stride, pad = hparameters["stride"], hparameters["pad"]
-    except (TypeError, KeyError):
-        raise ValueError('conv hparameters must be a dict {"stride": s, "pad": p}; '
-                         f"got {hparameters!r}") from None
-    return _check_int('hparameters["stride"]', stride, 1), _check_int('hparameters["pad"]', pad, 0)
-
-
-def check_pool_hparameters(hparameters, mode):
-    """``(f, stride)`` from a pooling layer's ``{"f": f, "stride": s}``, with ``mode`` checked."""
-    try:
-        f, stride = hparameters["f"], hparameters["stride"]
-    except (TypeError, KeyError):
-        raise ValueError('pool hparameters must be a dict {"f": f, "stride": s}; '
-                         f"got {hparameters!r}") from None
-    if mode not in ("max", "average"):
-        raise ValueError(f"mode must be 'max' or 'average'; got {mode!r}")
-    return _check_int('hparameters["f"]', f, 1), _check_int('hparameters["stride"]', stride, 1)
-
-
-def _output_size(n_prev, f, pad, stride, what):
-    n = (n_prev - f + 2 * pad) // stride + 1
-    if n < 1:
-        raise ValueError(f"{what}: a window of size f={f} with pad={pad} does not fit in an input "
-                         f"of size {n_prev} (output size would be {n}); expected "
-                         f"n_prev + 2*pad >= f")
-    return n
-
-
-def check_conv_args(A_prev, W, b, hparameters):
-    """Check a convolution's inputs and hyperparameters: ``(f, stride, pad, n_H, n_W)``, or a
-    ``ValueError`` naming the argument that does not fit."""
-    _check_4d("A_prev", A_prev, "(m, n_H_prev, n_W_prev, n_C_prev)")
-    _check_4d("W", W, "(f, f, n_C_prev, n_C)")
-    f, f2, n_C_prev, n_C = W.shape
-    if f != f2 or f < 1:
-        raise ValueError(f"W must have shape (f, f, n_C_prev, n_C) with a square f x f kernel; "
-                         f"got {W.shape}")
-    if n_C_prev != A_prev.shape[3]:
-        raise ValueError(f"W must have shape (f, f, n_C_prev, n_C) with n_C_prev = A_prev.shape[3]"
-                         f" = {A_prev.shape[3]}; got {W.shape}")
-    if getattr(b, "shape", None) != (1, 1, 1, n_C):
-        raise ValueError(f"b must have shape (1, 1, 1, n_C) = (1, 1, 1, {n_C}); "
-                         f"got {getattr(b, 'shape', None)}")
-    stride, pad = _conv_hparameters(hparameters)
-    n_H = _output_size(A_prev.shape[1], f, pad, stride, "conv height")
-    n_W = _output_size(A_prev.shape[2], f, pad, stride, "conv width")
-    return f, stride, pad, n_H, n_W
-
-
-def check_pool_args(A_prev, hparameters, mode):
-    """Check a pooling layer's input and hyperparameters: ``(f, stride, n_H, n_W)``, or a
-    ``ValueError`` naming what does not fit."""
-    _check_4d("A_prev", A_prev, "(m, n_H_prev, n_W_prev, n_C_prev)")
-    f, stride = check_pool_hparameters(hparameters, mode)
-    n_H = _output_size(A_prev.shape[1], f, 0, stride, "pool height")
-    n_W = _output_size(A_prev.shape[2], f, 0, stride, "pool width")
-    return f, stride, n_H, n_W
-
-
-def check_upstream(name, d, expected):
-    """A backward pass's upstream gradient ``d`` must have the layer output's shape."""
-    if getattr(d, "shape", None) != expected:
-        raise ValueError(f"{name} must have the shape of the layer's output {expected}; "
-                         f"got {getattr(d, 'shape', None)}")
-
-
-# ----------------------------------------------------------------------------------------------
 # im2col / col2im
 # ----------------------------------------------------------------------------------------------
 
@@ -570,3 +486,87 @@ def pool_backward(dA, cache, mode="max"):
                 else:
                     target += share
     return dA_prev
+
+
+# ----------------------------------------------------------------------------------------------
+# Argument checks (cheap; shapes only), shared with the backends' kernels
+# ----------------------------------------------------------------------------------------------
+
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, (int, numpy.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+    return int(value)
+
+
+def _check_4d(name, x, expected="(m, n_H, n_W, n_C)"):
+    shape = getattr(x, "shape", None)
+    if shape is None or len(shape) != 4:
+        raise ValueError(f"{name} must be a 4-d array of shape {expected}; got shape {shape}")
+
+
+def _conv_hparameters(hparameters):
+    try:
+        stride, pad = hparameters["stride"], hparameters["pad"]
+    except (TypeError, KeyError):
+        raise ValueError('conv hparameters must be a dict {"stride": s, "pad": p}; '
+                         f"got {hparameters!r}") from None
+    return _check_int('hparameters["stride"]', stride, 1), _check_int('hparameters["pad"]', pad, 0)
+
+
+def check_pool_hparameters(hparameters, mode):
+    """``(f, stride)`` from a pooling layer's ``{"f": f, "stride": s}``, with ``mode`` checked."""
+    try:
+        f, stride = hparameters["f"], hparameters["stride"]
+    except (TypeError, KeyError):
+        raise ValueError('pool hparameters must be a dict {"f": f, "stride": s}; '
+                         f"got {hparameters!r}") from None
+    if mode not in ("max", "average"):
+        raise ValueError(f"mode must be 'max' or 'average'; got {mode!r}")
+    return _check_int('hparameters["f"]', f, 1), _check_int('hparameters["stride"]', stride, 1)
+
+
+def _output_size(n_prev, f, pad, stride, what):
+    n = (n_prev - f + 2 * pad) // stride + 1
+    if n < 1:
+        raise ValueError(f"{what}: a window of size f={f} with pad={pad} does not fit in an input "
+                         f"of size {n_prev} (output size would be {n}); expected "
+                         f"n_prev + 2*pad >= f")
+    return n
+
+
+def check_conv_args(A_prev, W, b, hparameters):
+    """Check a convolution's inputs and hyperparameters: ``(f, stride, pad, n_H, n_W)``, or a
+    ``ValueError`` naming the argument that does not fit."""
+    _check_4d("A_prev", A_prev, "(m, n_H_prev, n_W_prev, n_C_prev)")
+    _check_4d("W", W, "(f, f, n_C_prev, n_C)")
+    f, f2, n_C_prev, n_C = W.shape
+    if f != f2 or f < 1:
+        raise ValueError(f"W must have shape (f, f, n_C_prev, n_C) with a square f x f kernel; "
+                         f"got {W.shape}")
+    if n_C_prev != A_prev.shape[3]:
+        raise ValueError(f"W must have shape (f, f, n_C_prev, n_C) with n_C_prev = A_prev.shape[3]"
+                         f" = {A_prev.shape[3]}; got {W.shape}")
+    if getattr(b, "shape", None) != (1, 1, 1, n_C):
+        raise ValueError(f"b must have shape (1, 1, 1, n_C) = (1, 1, 1, {n_C}); "
+                         f"got {getattr(b, 'shape', None)}")
+    stride, pad = _conv_hparameters(hparameters)
+    n_H = _output_size(A_prev.shape[1], f, pad, stride, "conv height")
+    n_W = _output_size(A_prev.shape[2], f, pad, stride, "conv width")
+    return f, stride, pad, n_H, n_W
+
+
+def check_pool_args(A_prev, hparameters, mode):
+    """Check a pooling layer's input and hyperparameters: ``(f, stride, n_H, n_W)``, or a
+    ``ValueError`` naming what does not fit."""
+    _check_4d("A_prev", A_prev, "(m, n_H_prev, n_W_prev, n_C_prev)")
+    f, stride = check_pool_hparameters(hparameters, mode)
+    n_H = _output_size(A_prev.shape[1], f, 0, stride, "pool height")
+    n_W = _output_size(A_prev.shape[2], f, 0, stride, "pool width")
+    return f, stride, n_H, n_W
+
+
+def check_upstream(name, d, expected):
+    """A backward pass's upstream gradient ``d`` must have the layer output's shape."""
+    if getattr(d, "shape", None) != expected:
+        raise ValueError(f"{name} must have the shape of the layer's output {expected}; "
+                         f"got {getattr(d, 'shape', None)}")

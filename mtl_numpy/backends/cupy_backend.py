@@ -724,7 +724,7 @@ def pool_backward(dA, cache, mode="max"):
 
 
 # ----------------------------------------------------------------------------------------------
-# The conv block: CONV -> RELU -> MAX-POOL (what SharedCNN's training step calls)
+# The conv block: CONV -> RELU -> MAX-POOL (what SharedCNN calls for each conv layer)
 # ----------------------------------------------------------------------------------------------
 
 class _BlockCache(NamedTuple):
