@@ -8,13 +8,14 @@ The shapes are the reference CNN's (``SharedCNN`` defaults), float32, channels l
     X (m, 32, 32, 3) -> conv 3x3x16 'same' -> ReLU -> maxpool 2 -> conv 3x3x32 'same'
     -> ReLU -> maxpool 2
 
-For each layer it prints the median time in ms of the NumPy backend (``mtl_numpy.convolution``:
-im2col + BLAS, strided-slice pooling) and the Numba backend (compiled direct loops), runs
-interleaved NumPy/Numba/NumPy/Numba because a shared machine is noisy, and the ratio. The
-course's loop-by-loop versions (``mtl_numpy.backends.naive``) run at ``--naive-m`` examples only
-and are scaled per example to ``m`` (marked ``~``). Outputs are checked against NumPy before any
-timing. Numba's first-call compile time is printed separately (by default the script compiles
-into a fresh temporary cache directory; ``--use-cache`` loads the package's on-disk cache).
+For each layer it prints the median time in ms of the NumPy backend (``mtl_numpy.conv``'s math
+on the CPU engine: im2col + BLAS, strided-slice pooling) and the Numba backend (compiled direct
+loops), runs interleaved NumPy/Numba/NumPy/Numba because a shared machine is noisy, and the
+ratio. The course's loop-by-loop versions (``mtl_numpy.backends.naive``) run at ``--naive-m``
+examples only and are scaled per example to ``m`` (marked ``~``). Outputs are checked against
+NumPy before any timing. Numba's first-call compile time is printed separately (by default the
+script compiles into a fresh temporary cache directory; ``--use-cache`` loads the package's
+on-disk cache).
 
 Both backends do their matrix products on BLAS (OpenBLAS's thread count applies to both; set
 ``OPENBLAS_NUM_THREADS=1`` for single-core figures); the Numba backend's compiled conv/pool

@@ -409,32 +409,31 @@ def format_first_steps(results):
 # ----------------------------------------------------------------------------------------------
 
 def naive_backend():
-    """The NumPy backend with its conv block swapped for the course's loops.
+    """The NumPy backend with its conv and pool kernels swapped for the course's loops.
 
-    A backend is a module-like object with the kernel set (see ``mtl_numpy.backends``); the
-    model runs every conv block through the backend's ``conv_relu_pool_forward`` /
-    ``conv_relu_pool_backward``, so this one composes them from ``naive.py``'s conv and pool
-    loops (ReLU from :mod:`mtl_numpy.layers`): every convolution and pooling of the step goes
-    through the loops."""
+    A backend is a module-like object with the declared kernel set (``mtl_numpy.backends``);
+    its conv block here runs the naive conv, ReLU and the naive pool one after the other, so
+    every convolution and pooling of the step goes through ``naive.py``'s loops."""
     import types
 
-    from mtl_numpy import layers
     from mtl_numpy.backends import naive, numpy_backend
 
     def conv_relu_pool_forward(A_prev, W, b, conv_hparameters, pool_hparameters):
         Z, conv_cache = naive.conv_forward(A_prev, W, b, conv_hparameters)
-        A, relu_cache = layers.relu_forward(Z)
+        A, relu_cache = numpy_backend.relu_forward(Z)
         P, pool_cache = naive.pool_forward(A, pool_hparameters, mode="max")
         return P, (conv_cache, relu_cache, pool_cache)
 
-    def conv_relu_pool_backward(dP, cache, need_dA_prev=True):
+    def conv_relu_pool_backward(dA, cache, need_dA_prev=True):
         conv_cache, relu_cache, pool_cache = cache
-        dA = naive.pool_backward(dP, pool_cache, mode="max")
-        dZ = layers.relu_backward(dA, relu_cache)
+        dA_pool = naive.pool_backward(dA, pool_cache, mode="max")
+        dZ = numpy_backend.relu_backward(dA_pool, relu_cache)
         return naive.conv_backward(dZ, conv_cache, need_dA_prev)
 
     names = {k: getattr(numpy_backend, k) for k in dir(numpy_backend) if not k.startswith("__")}
-    names.update(name="naive-loops", conv_relu_pool_forward=conv_relu_pool_forward,
+    names.update(name="naive-loops", conv_forward=naive.conv_forward,
+                 conv_backward=naive.conv_backward, pool_forward=naive.pool_forward,
+                 pool_backward=naive.pool_backward, conv_relu_pool_forward=conv_relu_pool_forward,
                  conv_relu_pool_backward=conv_relu_pool_backward)
     return types.SimpleNamespace(**names)
 

@@ -247,7 +247,7 @@ def _openblas_summary():
     try:
         import ctypes
 
-        from mtl_numpy.convolution import cpu_pool
+        from mtl_numpy.backends._cpu import cpu_pool
 
         pool = cpu_pool()
         lib = getattr(pool, "lib", None)

@@ -15,7 +15,7 @@ unchanged on NumPy and CuPy arrays; backends re-export or replace them.
 """
 from __future__ import annotations
 
-from .backends import get_array_module
+from .arrays import get_array_module
 
 __all__ = [
     "linear_forward", "linear_backward",

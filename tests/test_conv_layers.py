@@ -1,8 +1,9 @@
 """Convolution and pooling layers: fast == naive, numerical gradients, dtypes, shapes, errors.
 
 The naive module (:mod:`mtl_numpy.backends.naive`) is the course's loop-by-loop code and the
-oracle; :mod:`mtl_numpy.convolution` is the vectorised twin with the same signatures and caches.
-Shapes are kept small: the naive loops are slow.
+oracle; the fast twins, with the same signatures and caches, are :mod:`mtl_numpy.conv` (the
+vectorised math) and the NumPy backend's kernels (which run NumPy floats on the CPU engine,
+:mod:`mtl_numpy.backends._cpu`). Shapes are kept small: the naive loops are slow.
 """
 
 import numpy as np
@@ -10,11 +11,14 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from mtl_numpy import convolution as fast
+from mtl_numpy import conv
 from mtl_numpy.backends import naive
+from mtl_numpy.backends import numpy_backend as npb
 from mtl_numpy.gradcheck import eval_numerical_gradient_array, relative_error
 
-IMPLEMENTATIONS = {"naive": naive, "fast": fast}
+IMPLEMENTATIONS = {"naive": naive, "conv": conv, "numpy": npb}
+#: The fast twins held to the naive loops.
+FAST = {"conv": conv, "numpy": npb}
 PARITY_TOL = 1e-10      # fast vs naive, float64
 GRAD_TOL = 1e-7         # analytic vs numerical gradient, float64
 
@@ -76,18 +80,19 @@ def check_conv_parity(m, n_H_prev, n_W_prev, n_C_prev, n_C, f, stride, pad, seed
     hparameters = {"stride": stride, "pad": pad}
 
     Z_naive, cache_naive = naive.conv_forward(A_prev, W, b, hparameters)
-    Z_fast, cache_fast = fast.conv_forward(A_prev, W, b, hparameters)
-    assert Z_fast.shape == (m, conv_out(n_H_prev, f, pad, stride),
-                            conv_out(n_W_prev, f, pad, stride), n_C)
-    assert_close("Z", Z_fast, Z_naive)
-    assert len(cache_fast) == len(cache_naive) == 4
-    for ours, theirs in zip(cache_fast, cache_naive):
-        assert ours is theirs, "the caches must be the same (A_prev, W, b, hparameters)"
-
     dZ = rng.standard_normal(Z_naive.shape)
-    for name, ours, theirs in zip(("dA_prev", "dW", "db"), fast.conv_backward(dZ, cache_fast),
-                                  naive.conv_backward(dZ, cache_naive)):
-        assert_close(name, ours, theirs)
+    grads_naive = naive.conv_backward(dZ, cache_naive)
+    for label, fast in FAST.items():
+        Z_fast, cache_fast = fast.conv_forward(A_prev, W, b, hparameters)
+        assert Z_fast.shape == (m, conv_out(n_H_prev, f, pad, stride),
+                                conv_out(n_W_prev, f, pad, stride), n_C)
+        assert_close(f"{label} Z", Z_fast, Z_naive)
+        assert len(cache_fast) == len(cache_naive) == 4
+        for ours, theirs in zip(cache_fast, cache_naive):
+            assert ours is theirs, "the caches must be the same (A_prev, W, b, hparameters)"
+        for name, ours, theirs in zip(("dA_prev", "dW", "db"), fast.conv_backward(dZ, cache_fast),
+                                      grads_naive):
+            assert_close(f"{label} {name}", ours, theirs)
 
 
 def check_pool_parity(m, n_H_prev, n_W_prev, n_C, f, stride, ties, seed, mode):
@@ -99,20 +104,20 @@ def check_pool_parity(m, n_H_prev, n_W_prev, n_C, f, stride, ties, seed, mode):
     hparameters = {"f": f, "stride": stride}
 
     A_naive, cache_naive = naive.pool_forward(A_prev, hparameters, mode=mode)
-    A_fast, cache_fast = fast.pool_forward(A_prev, hparameters, mode=mode)
-    assert A_fast.shape == (m, conv_out(n_H_prev, f, 0, stride),
-                            conv_out(n_W_prev, f, 0, stride), n_C)
-    assert_close("A", A_fast, A_naive)
-    assert cache_fast[0] is cache_naive[0] and cache_fast[1] is cache_naive[1]
-
     dA = rng.standard_normal(A_naive.shape)
     dA_prev_naive = naive.pool_backward(dA, cache_naive, mode=mode)
-    dA_prev_fast = fast.pool_backward(dA, cache_fast, mode=mode)
-    assert_close("dA_prev", dA_prev_fast, dA_prev_naive)
-    if mode == "max":
-        # One position per window, so nothing is created or lost: the totals agree exactly
-        # (up to summation order), ties or not.
-        np.testing.assert_allclose(dA_prev_fast.sum(), dA.sum(), rtol=1e-12, atol=1e-12)
+    for label, fast in FAST.items():
+        A_fast, cache_fast = fast.pool_forward(A_prev, hparameters, mode=mode)
+        assert A_fast.shape == (m, conv_out(n_H_prev, f, 0, stride),
+                                conv_out(n_W_prev, f, 0, stride), n_C)
+        assert_close(f"{label} A", A_fast, A_naive)
+        assert cache_fast[0] is cache_naive[0] and cache_fast[1] is cache_naive[1]
+        dA_prev_fast = fast.pool_backward(dA, cache_fast, mode=mode)
+        assert_close(f"{label} dA_prev", dA_prev_fast, dA_prev_naive)
+        if mode == "max":
+            # One position per window, so nothing is created or lost: the totals agree exactly
+            # (up to summation order), ties or not.
+            np.testing.assert_allclose(dA_prev_fast.sum(), dA.sum(), rtol=1e-12, atol=1e-12)
 
 
 @HYPOTHESIS
@@ -158,7 +163,8 @@ def test_pool_fast_equals_naive_cases(case, mode, ties):
     check_pool_parity(*case, ties=ties, seed=sum(case), mode=mode)
 
 
-def test_conv_fast_accepts_non_contiguous_input():
+@pytest.mark.parametrize("fast", list(FAST.values()), ids=list(FAST))
+def test_conv_fast_accepts_non_contiguous_input(fast):
     rng = np.random.default_rng(3)
     base = rng.standard_normal((2, 3, 7, 6))                   # (m, C, H, W)
     A_prev = base.transpose(0, 2, 3, 1)[:, ::1, 1:, :]         # a strided channels-last view
@@ -176,7 +182,8 @@ def test_conv_fast_accepts_non_contiguous_input():
             assert_close(name, ours, theirs)
 
 
-def test_fast_functions_leave_inputs_untouched():
+@pytest.mark.parametrize("fast", list(FAST.values()), ids=list(FAST))
+def test_fast_functions_leave_inputs_untouched(fast):
     rng = np.random.default_rng(4)
     A_prev = rng.standard_normal((2, 6, 6, 3))
     W = rng.standard_normal((3, 3, 3, 2))
@@ -199,12 +206,12 @@ def test_im2col_col2im_are_adjoint():
     rng = np.random.default_rng(5)
     for f, stride, pad in [(3, 1, 1), (2, 2, 0), (3, 2, 2), (4, 3, 1)]:
         A = rng.standard_normal((2, 7, 6, 3))
-        cols = fast.im2col(A, f, stride, pad)
+        cols = conv.im2col(A, f, stride, pad)
         n_H, n_W = conv_out(7, f, pad, stride), conv_out(6, f, pad, stride)
         assert cols.shape == (2, n_H, n_W, f, f, 3) and cols.flags.c_contiguous
         D = rng.standard_normal(cols.shape)
         lhs = np.sum(cols * D)
-        rhs = np.sum(A * fast.col2im(D, A.shape, f, stride, pad))
+        rhs = np.sum(A * conv.col2im(D, A.shape, f, stride, pad))
         assert abs(lhs - rhs) <= 1e-12 * (abs(lhs) + abs(rhs)), (f, stride, pad, lhs, rhs)
 
 
@@ -220,7 +227,7 @@ def test_create_mask_from_window_marks_first_maximum_only():
                                   [[True, False], [False, False]])
 
 
-@pytest.mark.parametrize("impl", ["naive", "fast"])
+@pytest.mark.parametrize("impl", list(IMPLEMENTATIONS))
 def test_max_pool_ties_route_to_first_position(impl):
     layer = IMPLEMENTATIONS[impl]
     A_prev = np.zeros((1, 4, 4, 1))       # three windows of zeros: 4-way ties
@@ -246,7 +253,7 @@ def assert_gradient(name, analytic, numerical):
                             f"analytic:\n{analytic}\nnumerical:\n{numerical}")
 
 
-@pytest.mark.parametrize("impl", ["naive", "fast"])
+@pytest.mark.parametrize("impl", list(IMPLEMENTATIONS))
 @pytest.mark.parametrize("f, stride, pad", [(3, 1, 1), (2, 2, 1), (3, 2, 0)])
 def test_conv_backward_numerical_gradient(impl, f, stride, pad):
     layer = IMPLEMENTATIONS[impl]
@@ -268,7 +275,7 @@ def test_conv_backward_numerical_gradient(impl, f, stride, pad):
     assert_gradient("db", db, num_db)
 
 
-@pytest.mark.parametrize("impl", ["naive", "fast"])
+@pytest.mark.parametrize("impl", list(IMPLEMENTATIONS))
 @pytest.mark.parametrize("mode", ["max", "average"])
 @pytest.mark.parametrize("f, stride", [(2, 2), (3, 2), (2, 3)])
 def test_pool_backward_numerical_gradient(impl, mode, f, stride):
@@ -291,7 +298,7 @@ def test_pool_backward_numerical_gradient(impl, mode, f, stride):
 # dtypes and shapes
 # ----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("impl", ["naive", "fast"])
+@pytest.mark.parametrize("impl", list(IMPLEMENTATIONS))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_dtype_is_preserved(impl, dtype):
     layer = IMPLEMENTATIONS[impl]
@@ -309,7 +316,7 @@ def test_dtype_is_preserved(impl, dtype):
         assert layer.pool_backward(np.ones_like(A), pcache, mode=mode).dtype == dtype
 
 
-@pytest.mark.parametrize("impl", ["naive", "fast"])
+@pytest.mark.parametrize("impl", list(IMPLEMENTATIONS))
 @pytest.mark.parametrize("f", [1, 3, 5])
 def test_same_padding_keeps_spatial_shape(impl, f):
     layer = IMPLEMENTATIONS[impl]
@@ -322,7 +329,7 @@ def test_same_padding_keeps_spatial_shape(impl, f):
     assert layer.conv_backward(Z, cache)[0].shape == A_prev.shape
 
 
-@pytest.mark.parametrize("impl", ["naive", "fast"])
+@pytest.mark.parametrize("impl", list(IMPLEMENTATIONS))
 @pytest.mark.parametrize("mode", ["max", "average"])
 def test_pool_non_divisible_size(impl, mode):
     layer = IMPLEMENTATIONS[impl]
@@ -344,7 +351,8 @@ def test_pool_non_divisible_size(impl, mode):
 # Bad input (fast versions validate; the naive ones are the course's code)
 # ----------------------------------------------------------------------------------------------
 
-def test_conv_bad_input_raises_value_error_naming_the_argument():
+@pytest.mark.parametrize("fast", list(FAST.values()), ids=list(FAST))
+def test_conv_bad_input_raises_value_error_naming_the_argument(fast):
     A_prev = np.zeros((2, 5, 5, 3))
     W = np.zeros((3, 3, 3, 4))
     b = np.zeros((1, 1, 1, 4))
@@ -366,7 +374,8 @@ def test_conv_bad_input_raises_value_error_naming_the_argument():
         fast.conv_backward(Z[:, :, :, :2], cache)
 
 
-def test_pool_bad_input_raises_value_error_naming_the_argument():
+@pytest.mark.parametrize("fast", list(FAST.values()), ids=list(FAST))
+def test_pool_bad_input_raises_value_error_naming_the_argument(fast):
     A_prev = np.zeros((2, 5, 5, 3))
     with pytest.raises(ValueError, match="mode"):
         fast.pool_forward(A_prev, {"f": 2, "stride": 2}, mode="min")
@@ -382,14 +391,11 @@ def test_pool_bad_input_raises_value_error_naming_the_argument():
 
 
 def test_conv_backward_can_skip_dA_prev():
-    from mtl_numpy import convolution
-    from mtl_numpy.backends import naive
-
     rng = np.random.default_rng(5)
     A = rng.normal(size=(2, 5, 5, 3))
     W = rng.normal(size=(3, 3, 3, 4))
     b = rng.normal(size=(1, 1, 1, 4))
-    for module in (convolution, naive):
+    for module in (conv, npb, naive):
         Z, cache = module.conv_forward(A, W, b, {"stride": 1, "pad": 1})
         dZ = rng.normal(size=Z.shape)
         full = module.conv_backward(dZ, cache)

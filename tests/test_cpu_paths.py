@@ -1,16 +1,16 @@
 """The CPU fast paths: the fused conv block and the batch-chunked kernels equal the plain ones.
 
-:mod:`mtl_numpy.convolution` runs NumPy conv/pool work in chunks of examples on a small thread
-pool (single-threaded BLAS in each chunk); the NumPy and Numba backends add a fused
-``conv_relu_pool_forward/backward`` that SharedCNN's training step calls. These tests hold them
-to the unfused kernels (which ``test_conv_layers.py`` holds to the naive loops), with chunks
-forced small and uneven so every split is exercised.
+:mod:`mtl_numpy.backends._cpu` runs NumPy conv/pool/dense work in chunks of examples on a small
+thread pool (single-threaded BLAS in each chunk), and the NumPy and Numba backends' conv block
+``conv_relu_pool_forward/backward`` runs fused where the pooling tiles the conv output. These
+tests hold them to the unfused kernels (which ``test_conv_layers.py`` holds to the naive loops),
+with chunks forced small and uneven so every split is exercised.
 """
 import numpy as np
 import pytest
 
 import mtl_numpy as mtl
-from mtl_numpy import convolution
+from mtl_numpy.backends import _cpu
 from mtl_numpy.backends import numpy_backend as npb
 
 try:
@@ -38,9 +38,9 @@ def tol(dtype):
 @pytest.fixture(autouse=True)
 def three_uneven_chunks(monkeypatch):
     """Three threads and one example per block: chunk and block edges everywhere."""
-    pool = convolution.cpu_pool()
+    pool = _cpu.cpu_pool()
     monkeypatch.setattr(pool, "threads", 3)
-    monkeypatch.setattr(convolution, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(_cpu, "BLOCK_BYTES", 1)
     try:
         from mtl_numpy.backends import _numba_config
         monkeypatch.setattr(_numba_config, "CONV_BLOCK_BYTES", 1)
@@ -97,25 +97,41 @@ def test_fused_block_equals_the_three_kernels(bk, dtype, shape, ties):
     np.testing.assert_array_equal(skipped[2], ours[2])
 
 
-def test_composed_block_is_what_a_backend_without_ops_runs():
-    """The path the CuPy backend takes (no CPU ops): the three kernels, same numbers."""
-    rng = np.random.default_rng(1)
-    A, Wt, b = block_inputs(rng, 3, 8, 8, 2, 3, 3, "float64", False)
-    hp, php = {"stride": 1, "pad": 1}, {"f": 2, "stride": 2}
-    P0, cache0 = convolution._block_forward(npb, A, Wt, b, hp, php)
-    P1, cache1 = npb.conv_relu_pool_forward(A, Wt, b, hp, php)
-    assert cache0[0] == "composed" and cache1[0] == "fused"
-    assert err(P0, P1) <= 1e-12
-    dP = rng.standard_normal(P0.shape)
-    for o, r in zip(convolution._block_backward(npb, dP, cache0), npb.conv_relu_pool_backward(dP, cache1)):
-        assert err(o, r) <= 1e-12
+@pytest.mark.parametrize("bk", BACKENDS, ids=IDS)
+@pytest.mark.parametrize("case, fused", [
+    # A dtype, W dtype, b dtype, H (= W), pool
+    (("float64", "float64", "float64", 8, 2), True),     # tiled, one float dtype: fused
+    (("float32", "float32", "float32", 9, 3), True),
+    (("float64", "float64", "float64", 7, 2), False),    # odd size: the pooling does not tile
+    (("float32", "float64", "float64", 8, 2), False),    # mixed dtypes
+    (("float64", "float64", "float32", 8, 2), False),
+])
+def test_block_takes_the_fused_path_only_where_it_applies(bk, case, fused):
+    """Fused where it applies, the three kernels otherwise: the same numbers either way, and a
+    cache that only the backend's own backward reads."""
+    A_type, W_type, b_type, H, pf = case
+    rng = np.random.default_rng(H + pf)
+    A, Wt, b = block_inputs(rng, 3, H, H, 2, 3, 3, "float64", False)
+    A, Wt, b = A.astype(A_type), Wt.astype(W_type), b.astype(b_type)
+    hp, php = {"stride": 1, "pad": 1}, {"f": pf, "stride": pf}
+    P, cache = bk.conv_relu_pool_forward(A, Wt, b, hp, php)
+    assert isinstance(cache, _cpu.FusedBlockCache) is fused
+    Z, conv_cache = bk.conv_forward(A, Wt, b, hp)
+    R, relu_cache = bk.relu_forward(Z)
+    P_ref, pool_cache = bk.pool_forward(R, php, mode="max")
+    assert P.dtype == P_ref.dtype and err(P, P_ref) <= tol(P.dtype)
+    dP = rng.standard_normal(P.shape).astype(P.dtype)
+    ref = bk.conv_backward(bk.relu_backward(bk.pool_backward(dP, pool_cache, mode="max"),
+                                            relu_cache), conv_cache)
+    for name, o, r in zip(("dA_prev", "dW", "db"), bk.conv_relu_pool_backward(dP, cache), ref):
+        assert o.dtype == r.dtype and err(o, r) <= tol(r.dtype), name
 
 
 @pytest.mark.parametrize("bk", BACKENDS, ids=IDS)
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_chunked_dense_and_relu_equal_the_layers(bk, dtype, monkeypatch):
-    monkeypatch.setattr(npb, "DENSE_SPLIT_MIN", 1)
-    monkeypatch.setattr(npb, "RELU_SPLIT_MIN", 4)
+    monkeypatch.setattr(_cpu, "DENSE_SPLIT_MIN", 1)
+    monkeypatch.setattr(_cpu, "RELU_SPLIT_MIN", 4)
     from mtl_numpy import layers
 
     rng = np.random.default_rng(2)
@@ -149,7 +165,7 @@ def test_chunked_dense_and_relu_equal_the_layers(bk, dtype, monkeypatch):
 
 @pytest.mark.parametrize("backend", IDS)
 def test_cnn_training_step_equals_forward_then_backward(backend):
-    """``cost_and_grads`` (fused conv blocks) == ``forward`` + ``backward`` (per-layer caches)."""
+    """``cost_and_grads`` (the training step) == ``forward`` + ``backward``."""
     rng = np.random.default_rng(3)
     model = mtl.SharedCNN(input_shape=(8, 8, 3), conv_channels=(4, 5), hidden=(6,), n_tasks=3,
                           dtype="float64", backend=backend, seed=1)
@@ -170,7 +186,7 @@ def test_cnn_training_step_equals_forward_then_backward(backend):
 
 
 def test_pool_splits_work_and_keeps_order():
-    pool = convolution.cpu_pool()
+    pool = _cpu.cpu_pool()
     assert pool.chunks(10) == [(0, 3), (3, 6), (6, 10)]
     assert pool.chunks(2) == [(0, 1), (1, 2)]
     assert pool.chunks(0) == []

@@ -1,33 +1,41 @@
-"""Backends: one module per way of running the model, all with the same kernel set.
+"""Backends: one module per way of running the model, all with the same declared kernel set.
 
 A model holds the backend *module* it was built with and calls its kernels
-(``backend.linear_forward``, ``backend.masked_logistic_cost_and_grad``, ...);
-model code never asks which backend it is talking to.
+(``backend.linear_forward``, ``backend.conv_relu_pool_forward``, ...); model code never asks
+which backend it is talking to. The kernel set is declared once, with each kernel's signature
+and contract, in :mod:`mtl_numpy.backends._interface` (``KERNELS``); :func:`get_backend` checks
+every backend against it -- one of the package's, or a module of one's own -- and names what is
+missing.
 
-Every backend module defines:
+The house, from the bottom up (each layer imports only the ones above it in this list)::
 
-``name`` (str), ``xp`` (its array module), ``asarray(x, dtype)``, ``to_numpy(x)``,
-``linear_forward / linear_backward``, ``relu_forward / relu_backward``,
-``sigmoid_forward / sigmoid_backward``, ``linear_relu_forward / linear_relu_backward``,
-``masked_logistic_cost_and_grad(ZL, Y, normalize)``,
-``conv_forward / conv_backward``, ``pool_forward / pool_backward``,
-``flatten_forward / flatten_backward``, and the fused conv block of the training step,
-``conv_relu_pool_forward / conv_relu_pool_backward`` (conv, bias + ReLU and max-pool in one
-call; its cache is the backend's own). A backend without the fused pair still works: the model
-then runs conv, ReLU and pool layer by layer.
+    mtl_numpy.arrays            which array module an array belongs to; host copies
+    mtl_numpy.layers            dense layers, ReLU, sigmoid, flatten (NumPy or CuPy arrays)
+    mtl_numpy.conv              the course's conv / pool math: im2col, col2im, forward/backward
+    backends/_interface.py      the declared kernel list and its check
+    backends/_cpu.py            the CPU engine (thread pool, scratch buffers, blocked conv/pool
+                                drivers, the fused conv block); private to the two CPU backends
+    backends/numpy_backend.py   the reference: layers + conv, on the CPU engine for NumPy floats
+    backends/numba_backend.py   the NumPy backend's set with the hot loops compiled (@njit);
+                                imports numpy_backend's public kernels and the CPU engine
+    backends/cupy_backend.py    CuPy arrays, cuBLAS, CUDA kernels; imports layers and conv only
+    backends/naive.py           not a backend: the course's loop-by-loop conv and pool, the
+                                teaching versions and the test oracle for the fast ones
 
-``naive`` is not a backend: it holds the course's loop-by-loop conv and pool,
-the teaching versions and the test oracle for the fast ones.
+Every backend owns its conv block ``conv_relu_pool_forward/backward``: fused on the CPU where
+the pooling tiles the conv output, its three kernels one after the other otherwise; the cache is
+the backend's own.
 """
 from __future__ import annotations
 
 import importlib
-
-import numpy as np  # noqa: F401
+import types
 
 from ..arrays import get_array_module, to_numpy  # noqa: F401 - re-exported
+from ._interface import KERNELS, check_backend, missing_kernels  # noqa: F401 - re-exported
 
-__all__ = ["BACKENDS", "available_backends", "get_backend", "get_array_module", "to_numpy"]
+__all__ = ["BACKENDS", "KERNELS", "available_backends", "check_backend", "get_backend",
+           "get_array_module", "missing_kernels", "to_numpy"]
 
 #: Every backend the package knows, in order of preference for the CPU.
 BACKENDS = ("numpy", "numba", "cupy")
@@ -38,7 +46,8 @@ _MODULES = {
     "cupy": "mtl_numpy.backends.cupy_backend",
 }
 _EXTRAS = {"numba": ("Numba", "numba"), "cupy": ("CuPy and a CUDA GPU", "cuda")}
-_cache = {}
+_cache = {}      # name -> loaded and checked module
+_checked = {}    # id -> a module handed to get_backend that passed the check
 
 
 def _load(name):
@@ -48,35 +57,43 @@ def _load(name):
     check = getattr(module, "check_available", None)
     if check is not None:
         check()
-    _cache[name] = module
+    _cache[name] = check_backend(module)
     return module
 
 
 def get_backend(backend="numpy"):
-    """Return the backend module for ``backend`` (a name, or a backend module).
+    """Return the backend module for ``backend``: a name, or a backend module (or any object
+    with the kernels as attributes), checked against the declared kernel interface.
 
     Raises
     ------
     ValueError
-        For an unknown name.
+        For an unknown name, or a module that lacks a kernel of
+        :data:`mtl_numpy.backends._interface.KERNELS` (the message names each one).
     ImportError
         When the backend's optional dependency is missing; the message names
         the extra to install.
     """
-    if hasattr(backend, "masked_logistic_cost_and_grad") and hasattr(backend, "name"):
+    if isinstance(backend, str):
+        if backend not in _MODULES:
+            raise ValueError(f"backend must be one of {list(BACKENDS)}; got {backend!r}")
+        try:
+            return _load(backend)
+        except ImportError as exc:
+            what, extra = _EXTRAS.get(backend, (backend, backend))
+            raise ImportError(
+                f"backend {backend!r} needs {what}: pip install 'mtl-numpy[{extra}]' "
+                f"({exc})"
+            ) from exc
+    if not hasattr(backend, "__dict__") or isinstance(backend, type):
+        raise ValueError(f"backend must be one of {list(BACKENDS)} or a backend module; "
+                         f"got {backend!r}")
+    if _checked.get(id(backend)) is backend:
         return backend
-    if not isinstance(backend, str) or backend not in _MODULES:
-        raise ValueError(
-            f"backend must be one of {list(BACKENDS)}; got {backend!r}"
-        )
-    try:
-        return _load(backend)
-    except ImportError as exc:
-        what, extra = _EXTRAS.get(backend, (backend, backend))
-        raise ImportError(
-            f"backend {backend!r} needs {what}: pip install 'mtl-numpy[{extra}]' "
-            f"({exc})"
-        ) from exc
+    check_backend(backend)
+    if isinstance(backend, types.ModuleType):     # modules live on: check each one once
+        _checked[id(backend)] = backend
+    return backend
 
 
 def available_backends():

@@ -40,7 +40,7 @@ SERIAL = {"cache": CACHE, "fastmath": set(FASTMATH), "error_model": ERROR_MODEL,
 
 #: Options for kernels with a ``prange`` loop (only the masked cost: the conv, pool and dense
 #: kernels are serial and ``nogil``, and run in parallel over chunks of the batch on
-#: :func:`mtl_numpy.convolution.cpu_pool`'s threads, with single-threaded BLAS in each chunk).
+#: :func:`mtl_numpy.backends._cpu.cpu_pool`'s threads, with single-threaded BLAS in each chunk).
 PARALLEL = dict(SERIAL, parallel=True)
 
 #: Elements of the masked cost handled by one ``prange`` iteration (64 KiB of float32 per array):

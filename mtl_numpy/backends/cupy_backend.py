@@ -18,7 +18,7 @@ the NumPy backend's, with the same signatures, caches and results (to rounding):
   element sums the window entries that read it: no atomics, deterministic);
 * max and average pooling, forward and backward, are kernels; max-pool backward
   sends each window's gradient to the *first* maximum in row-major window order,
-  like :mod:`mtl_numpy.convolution`, the naive loops and PyTorch.
+  like :mod:`mtl_numpy.conv`, the naive loops and PyTorch.
 
 Every kernel is built once, at import, with a ``name=`` (which is what a profiler
 shows); CuPy compiles it for a device on first use and caches the binary on disk.
@@ -37,11 +37,11 @@ raises ``ImportError`` when CuPy or a CUDA GPU is missing, and
 """
 from __future__ import annotations
 
-import sys
+from typing import NamedTuple
 
 import numpy as np
 
-from ..convolution import _block_backward, _block_forward, _check_conv, _check_upstream, _pool_sizes
+from ..conv import check_conv_args, check_pool_args, check_upstream
 from ..layers import (  # noqa: F401 - re-exported: matmul (cuBLAS) and views, already CuPy-ready
     flatten_backward,
     flatten_forward,
@@ -69,7 +69,6 @@ __all__ = [
     "masked_logistic_cost_and_grad",
     "conv_forward", "conv_backward", "pool_forward", "pool_backward",
     "conv_relu_pool_forward", "conv_relu_pool_backward",
-    "adam_update",
 ]
 
 
@@ -154,14 +153,6 @@ if cupy is not None:
     # out parameter's C type; ``reduce_type=`` would take a C type name, not a NumPy one)
     _count_known_kernel = cupy.ReductionKernel(
         "T y", "int64 n", "y == y ? 1 : 0", "a + b", "n = a", "0", "mtl_count_known_labels")
-    # One Adam step in one pass (optim.Adam does the same arithmetic in ~11 launches):
-    #   v = b1 v + c1 g,  s = b2 s + c2 g^2,  param -= alpha_t v / (sqrt(s) + eps_t)
-    # with c1 = 1 - b1 and c2 = 1 - b2 rounded in float64 and passed in, as optim.Adam does.
-    _adam_kernel = cupy.ElementwiseKernel(
-        "T g, T b1, T c1, T b2, T c2, T alpha_t, T eps_t", "T param, T v, T s",
-        "v *= b1; v += c1 * g; s *= b2; s += c2 * (g * g); "
-        "param -= alpha_t * v / (sqrt(s) + eps_t);",
-        "mtl_adam_update")
     _masked_grad_kernel = cupy.ElementwiseKernel(
         "T z, T y, T scale", "T dz",
         "if (y == y) { " + _SIGMOID_BODY + " dz = (s - y) * scale; } else { dz = (T)0; }",
@@ -292,7 +283,7 @@ __global__ void im2col_nhwc(const T* __restrict__ x, T* __restrict__ cols, const
 
 // Adjoint of im2col as a gather: dx[i, yy, xx, k] = sum over the (u, v) whose window
 // (h, w) = ((yy + pad - u)/s, (xx + pad - v)/s) exists of dcols[(i, h, w), (u, v, k)].
-// Offsets are taken in row-major (u, v) order, as mtl_numpy.convolution adds them.
+// Offsets are taken in row-major (u, v) order, as mtl_numpy.conv adds them.
 template <typename T>
 __global__ void col2im_nhwc(const T* __restrict__ dcols, T* __restrict__ dx, const long long total,
                             const int n_H_prev, const int n_W_prev, const int C,
@@ -513,23 +504,6 @@ def linear_relu_backward(dA, cache, need_dA_prev=True):
     return linear_backward(_relu_backward_kernel(dA, Z), linear_cache, need_dA_prev)
 
 
-def adam_update(param, grad, v, s, beta1, beta2, alpha_t, eps_t):
-    r"""One Adam step on ``param`` in place, fused into one kernel (``v`` and ``s`` updated too).
-
-    Not part of the kernel set the models use: an optional fast path for
-    :class:`mtl_numpy.Adam` on CuPy arrays, with its arithmetic (bias corrections folded into
-    ``alpha_t`` and ``eps_t``):
-
-    .. math::
-        v := \beta_1 v + (1 - \beta_1)\,dW, \quad s := \beta_2 s + (1 - \beta_2)\,dW^2, \quad
-        W := W - \alpha_t\, v / (\sqrt{s} + \varepsilon_t)
-    """
-    t = param.dtype.type
-    _adam_kernel(grad, t(beta1), t(1 - beta1), t(beta2), t(1 - beta2), t(alpha_t), t(eps_t),
-                 param, v, s)
-    return param
-
-
 # ----------------------------------------------------------------------------------------------
 # Masked logistic cost
 # ----------------------------------------------------------------------------------------------
@@ -647,7 +621,7 @@ def _col2im(dcols, A_shape, f, stride, pad, n_H, n_W, out=None):
 def conv_forward(A_prev, W, b, hparameters):
     r"""Convolution forward as im2col (one kernel) plus one cuBLAS product.
 
-    Same signature, cache and result as :func:`mtl_numpy.convolution.conv_forward`:
+    Same signature, cache and result as :func:`mtl_numpy.conv.conv_forward`:
     ``A_prev (m, n_H_prev, n_W_prev, n_C_prev)``, ``W (f, f, n_C_prev, n_C)``,
     ``b (1, 1, 1, n_C)``, ``hparameters = {"stride": s, "pad": p}``; returns
     ``Z (m, n_H, n_W, n_C)`` and the cache ``(A_prev, W, b, hparameters)``.
@@ -658,7 +632,7 @@ def conv_forward(A_prev, W, b, hparameters):
         Z_{(m n_H n_W) \times n_C} = \text{cols}_{(m n_H n_W) \times (f f n_{C,prev})}
         \; W_{(f f n_{C,prev}) \times n_C} + b
     """
-    f, stride, pad, n_H, n_W = _check_conv(A_prev, W, b, hparameters)
+    f, stride, pad, n_H, n_W = check_conv_args(A_prev, W, b, hparameters)
     m, n_C_prev, n_C = A_prev.shape[0], A_prev.shape[3], W.shape[3]
     dtype = _float_dtype(A_prev, W, b)
     A = _contiguous(A_prev.astype(dtype, copy=False))
@@ -671,7 +645,7 @@ def conv_forward(A_prev, W, b, hparameters):
 def conv_backward(dZ, cache, need_dA_prev=True):
     r"""Convolution backward: ``dW = cols^T dZ``, ``db`` = column sums, ``dA_prev = col2im(dZ W^T)``.
 
-    Same signature and results as :func:`mtl_numpy.convolution.conv_backward`: returns
+    Same signature and results as :func:`mtl_numpy.conv.conv_backward`: returns
     ``(dA_prev, dW, db)``, with ``dA_prev`` None when ``need_dA_prev`` is False (a model's
     first layer: the input images need no gradient, and ``dZ W^T`` plus col2im are skipped).
     ``dZ`` already carries the cost's ``1/m``. The window matrix is rebuilt from ``A_prev``
@@ -679,9 +653,9 @@ def conv_backward(dZ, cache, need_dA_prev=True):
     gathers back onto the input.
     """
     A_prev, W, b, hparameters = cache
-    f, stride, pad, n_H, n_W = _check_conv(A_prev, W, b, hparameters)
+    f, stride, pad, n_H, n_W = check_conv_args(A_prev, W, b, hparameters)
     m, n_C_prev, n_C = A_prev.shape[0], A_prev.shape[3], W.shape[3]
-    _check_upstream("dZ", dZ, (m, n_H, n_W, n_C))
+    check_upstream("dZ", dZ, (m, n_H, n_W, n_C))
     dtype = _float_dtype(dZ, A_prev, W)
     N, K = m * n_H * n_W, f * f * n_C_prev
     dZ2 = _contiguous(dZ.astype(dtype, copy=False)).reshape(N, n_C)
@@ -709,11 +683,11 @@ _POOL_MODES = {"max": 0, "average": 1}
 def pool_forward(A_prev, hparameters, mode="max"):
     r"""Max or average pooling forward, one thread per output element.
 
-    Same signature, cache and result as :func:`mtl_numpy.convolution.pool_forward`:
+    Same signature, cache and result as :func:`mtl_numpy.conv.pool_forward`:
     ``hparameters = {"f": f, "stride": s}``, no padding, output sizes round down;
     returns ``A (m, n_H, n_W, n_C)`` and the cache ``(A_prev, hparameters)``.
     """
-    f, stride, n_H, n_W = _pool_sizes(A_prev, hparameters, mode)
+    f, stride, n_H, n_W = check_pool_args(A_prev, hparameters, mode)
     m, n_H_prev, n_W_prev, C = A_prev.shape
     dtype = _float_dtype(A_prev)
     x = _contiguous(A_prev.astype(dtype, copy=False))
@@ -729,14 +703,14 @@ def pool_forward(A_prev, hparameters, mode="max"):
 def pool_backward(dA, cache, mode="max"):
     r"""Max or average pooling backward, one thread per input element (a gather, no atomics).
 
-    Same signature and result as :func:`mtl_numpy.convolution.pool_backward`. Max pooling
+    Same signature and result as :func:`mtl_numpy.conv.pool_backward`. Max pooling
     sends each window's gradient to the first maximum of the window in row-major order;
     overlapping windows add their contributions; inputs no window covers get 0.
     """
     A_prev, hparameters = cache
-    f, stride, n_H, n_W = _pool_sizes(A_prev, hparameters, mode)
+    f, stride, n_H, n_W = check_pool_args(A_prev, hparameters, mode)
     m, n_H_prev, n_W_prev, C = A_prev.shape
-    _check_upstream("dA", dA, (m, n_H, n_W, C))
+    check_upstream("dA", dA, (m, n_H, n_W, C))
     dtype = _float_dtype(dA)
     x = _contiguous(A_prev.astype(dtype, copy=False))
     g = _contiguous(dA.astype(dtype, copy=False))
@@ -750,21 +724,31 @@ def pool_backward(dA, cache, mode="max"):
 
 
 # ----------------------------------------------------------------------------------------------
-# The conv block: CONV -> RELU -> MAX-POOL (what SharedCNN's training step calls)
+# The conv block: CONV -> RELU -> MAX-POOL (what SharedCNN calls for each conv layer)
 # ----------------------------------------------------------------------------------------------
+
+class _BlockCache(NamedTuple):
+    """The conv block's cache: the caches of its three kernels."""
+
+    conv_cache: tuple
+    relu_cache: object
+    pool_cache: tuple
+
 
 def conv_relu_pool_forward(A_prev, W, b, conv_hparameters, pool_hparameters):
     r"""CONV -> RELU -> MAX-POOL in one call: :func:`conv_forward`, :func:`relu_forward` and
     :func:`pool_forward` (max) one after the other, as the NumPy backend's
-    ``conv_relu_pool_forward`` computes them. Returns ``(A, cache)``; the cache is
-    ``("composed", conv_cache, relu_cache, pool_cache)``, for :func:`conv_relu_pool_backward`."""
-    return _block_forward(_SELF, A_prev, W, b, conv_hparameters, pool_hparameters)
+    ``conv_relu_pool_forward`` computes them. Returns ``(A, cache)``; the cache (the three
+    kernels' caches) is for :func:`conv_relu_pool_backward` only."""
+    Z, conv_cache = conv_forward(A_prev, W, b, conv_hparameters)
+    A, relu_cache = relu_forward(Z)
+    P, pool_cache = pool_forward(A, pool_hparameters, mode="max")
+    return P, _BlockCache(conv_cache, relu_cache, pool_cache)
 
 
 def conv_relu_pool_backward(dA, cache, need_dA_prev=True):
     r"""Backward of :func:`conv_relu_pool_forward`: :func:`pool_backward`, :func:`relu_backward`,
     then :func:`conv_backward`; returns ``(dA_prev, dW, db)``."""
-    return _block_backward(_SELF, dA, cache, need_dA_prev)
-
-
-_SELF = sys.modules[__name__]
+    dA_pool = pool_backward(dA, cache.pool_cache, mode="max")
+    dZ = relu_backward(dA_pool, cache.relu_cache)
+    return conv_backward(dZ, cache.conv_cache, need_dA_prev)

@@ -3,7 +3,7 @@ r"""Loop-by-loop convolution and pooling: the teaching versions and the test ora
 Every function here is written the way deeplearning.ai's "Convolution model - Step by Step"
 assignment writes it -- one example, one output position, one channel at a time -- so that a
 learner can hold the notebook next to this file and see the same symbols and the same loops.
-They are slow on purpose. :mod:`mtl_numpy.convolution` holds the vectorised versions with exactly
+They are slow on purpose. :mod:`mtl_numpy.conv` holds the vectorised versions with exactly
 the same signatures and caches, and ``tests/test_conv_layers.py`` holds the two equal.
 
 Layout is channels last, as in the course::
@@ -377,7 +377,7 @@ def create_mask_from_window(x):
     large for a window with ``k`` tied maxima, as happens all the time after a ReLU (windows of
     zeros). Routing the gradient to a single position is the derivative of "max, picking the
     first maximum", which is what PyTorch implements and what the fast version in
-    :mod:`mtl_numpy.convolution` does; with this rule the naive and the fast pooling agree
+    :mod:`mtl_numpy.conv` does; with this rule the naive and the fast pooling agree
     exactly, ties included.
     """
     mask = np.zeros(x.shape, dtype=bool)

@@ -32,13 +32,17 @@ handed to the other's backward function. What is compiled, and why:
   the backward routes every window's gradient to the window's first maximum in row-major
   order, as the NumPy version does.
 * Threads: the batch is cut into one chunk of examples per thread of
-  :func:`mtl_numpy.convolution.cpu_pool` (Python threads; these kernels are ``nogil``), and
+  :func:`mtl_numpy.backends._cpu.cpu_pool` (Python threads; these kernels are ``nogil``), and
   every BLAS call inside a chunk is single-threaded. Numba's own thread pool is used only by
   the masked cost on very large inputs, never at the same time as this one, and OpenBLAS's
-  threads are never woken on the hot path (see :mod:`mtl_numpy.convolution` for why).
+  threads are never woken on the hot path (see :mod:`mtl_numpy.backends._cpu` for why).
 
-Everything else (``linear_forward``, ``sigmoid``, ``flatten``, average pooling, inputs of mixed
-or integer dtypes) is the NumPy backend's own function: Numba would not make it faster.
+Everything else is not compiled: ``linear_forward`` and ``relu_forward`` are the NumPy backend's
+(re-exported), ``sigmoid`` and ``flatten`` :mod:`mtl_numpy.layers`', and average pooling and
+inputs of mixed or integer dtypes (or CuPy arrays) run :mod:`mtl_numpy.conv`'s functions or the
+NumPy backend's: Numba would not make them faster. The blocked conv drivers, the thread pool
+and the fused block's driver are the CPU engine's (:mod:`mtl_numpy.backends._cpu`), shared
+with the NumPy backend; this module passes them its compiled steps (:class:`_NumbaOps`).
 
 Compiler flags come from :mod:`mtl_numpy.backends._numba_config` (never ``fastmath=True``: its
 ``nnan`` would break the '?' test). Every kernel is ``cache=True``. With ``NUMBA_DISABLE_JIT=1``
@@ -66,18 +70,8 @@ except ImportError as exc:  # pragma: no cover - exercised only where Numba is m
 
     prange = range
 
-from . import _numba_config as config
-from . import numpy_backend as _np_backend
-from ..convolution import (  # noqa: F401 - _check_conv, _check_upstream, _pool_sizes kept here
-    _block_backward,
-    _block_forward,
-    _check_conv,
-    _check_upstream,
-    _conv_backward_cpu,
-    _conv_forward_cpu,
-    _pool_sizes,
-    cpu_pool,
-)
+from .. import conv as _conv
+from ..conv import check_conv_args, check_pool_args, check_upstream
 from ..layers import (  # noqa: F401 - re-exported: Numba would not make these faster
     flatten_backward,
     flatten_forward,
@@ -85,7 +79,11 @@ from ..layers import (  # noqa: F401 - re-exported: Numba would not make these f
     sigmoid_backward,
     sigmoid_forward,
 )
-from .numpy_backend import (  # noqa: F401 - the NumPy backend's: chunked on the CPU pool
+from . import _cpu
+from . import _numba_config as config
+from . import numpy_backend as _np_backend
+from ._cpu import cpu_pool, same_float
+from .numpy_backend import (  # noqa: F401 - re-exported: the NumPy backend's, on the CPU pool
     linear_backward,
     linear_forward,
     relu_forward,
@@ -112,12 +110,6 @@ def asarray(x, dtype=None):
 def to_numpy(x):
     """Host copy of ``x`` (NumPy arrays are returned as they are)."""
     return np.asarray(x)
-
-
-def _same_float(*arrays):
-    """True when every array has one dtype, float32 or float64 (what the kernels compile for)."""
-    dtype = arrays[0].dtype
-    return dtype in _FLOATS and all(a.dtype == dtype for a in arrays[1:])
 
 
 # ==============================================================================================
@@ -403,8 +395,8 @@ def linear_relu_forward(A_prev, W, b):
     -----
     .. math:: Z^{[l]} = W^{[l]} A^{[l-1]} + b^{[l]}, \qquad A^{[l]} = \max(Z^{[l]}, 0)
     """
-    if not (_same_float(A_prev, W, b) and b.shape == (W.shape[0], 1) and A_prev.ndim == 2
-            and W.ndim == 2 and type(A_prev) is np.ndarray):
+    if not (same_float(A_prev, W, b) and b.shape == (W.shape[0], 1) and A_prev.ndim == 2
+            and W.ndim == 2):
         return _np_backend.linear_relu_forward(A_prev, W, b)
     n, n_prev = W.shape
     m = A_prev.shape[1]
@@ -416,7 +408,7 @@ def linear_relu_forward(A_prev, W, b):
         np.matmul(W, A_prev[:, lo:hi], out=z)
         _bias_relu(z, b, A[:, lo:hi])
 
-    cpu_pool().run(work, m, _np_backend._min_chunk(n, n_prev, m))
+    cpu_pool().run(work, m, _cpu.dense_min_chunk(n, n_prev, m))
     return A, ((A_prev, W, b), Z)
 
 
@@ -429,8 +421,7 @@ def linear_relu_backward(dA, cache, need_dA_prev=True):
     The upstream ``dA`` already carries the cost's ``1/m``.
     """
     (A_prev, W, b), Z = cache
-    if not (_same_float(dA, Z, A_prev, W) and dA.shape == Z.shape and Z.ndim == 2
-            and type(dA) is np.ndarray and type(Z) is np.ndarray):
+    if not (same_float(dA, Z, A_prev, W) and dA.shape == Z.shape and Z.ndim == 2):
         return _np_backend.linear_relu_backward(dA, cache, need_dA_prev)
     n, n_prev = W.shape
     m = Z.shape[1]
@@ -449,8 +440,8 @@ def linear_relu_backward(dA, cache, need_dA_prev=True):
         np.matmul(dZ, A_prev[lo:hi].T, out=dW[:, lo:hi])
 
     pool = cpu_pool()
-    parts = pool.run(by_examples, m, _np_backend._min_chunk(n, n_prev, m))
-    pool.run(by_inputs, n_prev, _np_backend._min_chunk(n, m, 1))
+    parts = pool.run(by_examples, m, _cpu.dense_min_chunk(n, n_prev, m))
+    pool.run(by_inputs, n_prev, _cpu.dense_min_chunk(n, m, 1))
     db64 = parts[0]
     for part in parts[1:]:
         db64 += part
@@ -464,7 +455,7 @@ def relu_backward(dA, cache):
     derivative at 0 is 0, as in :func:`mtl_numpy.layers.relu_backward`.
     """
     Z = cache
-    if not (_same_float(dA, Z) and dA.shape == Z.shape):
+    if not (same_float(dA, Z) and dA.shape == Z.shape):
         return _np_backend.relu_backward(dA, cache)
     dZ = np.empty(Z.shape, dtype=dA.dtype)
     da = np.ascontiguousarray(dA).reshape(-1)
@@ -474,7 +465,7 @@ def relu_backward(dA, cache):
     def work(lo, hi):
         _relu_mask(da[lo:hi], z[lo:hi], dz[lo:hi])
 
-    cpu_pool().run(work, z.size, _np_backend.RELU_SPLIT_MIN // 2)
+    cpu_pool().run(work, z.size, _cpu.RELU_SPLIT_MIN // 2)
     return dZ
 
 
@@ -533,7 +524,7 @@ def conv_forward(A_prev, W, b, hparameters):
     r"""Forward pass of a convolution layer: compiled im2col, then one BLAS product per block.
 
     Same parameters, result, dtype rules and cache ``(A_prev, W, b, hparameters)`` as
-    :func:`mtl_numpy.convolution.conv_forward` (which this falls back to for mixed or
+    :func:`mtl_numpy.conv.conv_forward` (which this falls back to for mixed or
     non-float dtypes).
 
     Notes
@@ -543,18 +534,18 @@ def conv_forward(A_prev, W, b, hparameters):
                         + b[0, 0, 0, c]
 
     The batch is split into one chunk of examples per thread of
-    :func:`mtl_numpy.convolution.cpu_pool` (single-threaded BLAS in each), and each chunk goes
+    :func:`mtl_numpy.backends._cpu.cpu_pool` (single-threaded BLAS in each), and each chunk goes
     through in blocks of examples whose window matrix fits ``CONV_BLOCK_BYTES`` (one scratch
     buffer per thread, reused across calls: a fresh 30 MiB array per call would cost as many
     page faults as the copy itself). For each block the window rows are gathered by
     :func:`_im2col_kernel` (the padding written as zeros on the fly) and multiplied by ``W`` as
     an ``(f f n_C_prev) x n_C`` matrix on BLAS, straight into ``Z``.
     """
-    f, stride, pad, n_H, n_W = _check_conv(A_prev, W, b, hparameters)
-    if not _same_float(A_prev, W, b):
-        return _np_backend.conv_forward(A_prev, W, b, hparameters)
-    Z = _conv_forward_cpu(A_prev, W, b, f, stride, pad, n_H, n_W, ops=_NumbaOps,
-                          block_bytes=config.CONV_BLOCK_BYTES)
+    f, stride, pad, n_H, n_W = check_conv_args(A_prev, W, b, hparameters)
+    if not same_float(A_prev, W, b):
+        return _conv.conv_forward(A_prev, W, b, hparameters)
+    Z = _cpu.conv_forward_blocks(A_prev, W, b, f, stride, pad, n_H, n_W, ops=_NumbaOps,
+                                 block_bytes=config.CONV_BLOCK_BYTES)
     return Z, (A_prev, W, b, hparameters)
 
 
@@ -591,13 +582,13 @@ def conv_backward(dZ, cache, need_dA_prev=True):
     ``dW`` and ``db``; the threads' sums are added in a fixed order.
     """
     A_prev, W, b, hparameters = cache
-    f, stride, pad, n_H, n_W = _check_conv(A_prev, W, b, hparameters)
+    f, stride, pad, n_H, n_W = check_conv_args(A_prev, W, b, hparameters)
     m, n_C = A_prev.shape[0], W.shape[3]
-    _check_upstream("dZ", dZ, (m, n_H, n_W, n_C))
-    if not _same_float(dZ, A_prev, W):
-        return _np_backend.conv_backward(dZ, cache, need_dA_prev=need_dA_prev)
-    return _conv_backward_cpu(dZ, A_prev, W, f, stride, pad, n_H, n_W, need_dA_prev,
-                              ops=_NumbaOps, block_bytes=config.CONV_BLOCK_BYTES)
+    check_upstream("dZ", dZ, (m, n_H, n_W, n_C))
+    if not same_float(dZ, A_prev, W):
+        return _conv.conv_backward(dZ, cache, need_dA_prev=need_dA_prev)
+    return _cpu.conv_backward_blocks(dZ, A_prev, W, f, stride, pad, n_H, n_W, need_dA_prev,
+                                     ops=_NumbaOps, block_bytes=config.CONV_BLOCK_BYTES)
 
 
 def conv_relu_pool_forward(A_prev, W, b, conv_hparameters, pool_hparameters):
@@ -605,18 +596,33 @@ def conv_relu_pool_forward(A_prev, W, b, conv_hparameters, pool_hparameters):
     :func:`mtl_numpy.backends.numpy_backend.conv_relu_pool_forward` (same result; the cache is
     private to :func:`conv_relu_pool_backward`).
 
-    Block by block, while in cache: :func:`_im2col_kernel`, the BLAS product, then
-    :func:`_bias_relu_pool_kernel` (bias, ReLU, max-pool and the winner's offset in one pass).
+    Where the pooling tiles the conv output of NumPy floats of one dtype, block by block while
+    in cache: :func:`_im2col_kernel`, the BLAS product, then :func:`_bias_relu_pool_kernel`
+    (bias, ReLU, max-pool and the winner's offset in one pass). Otherwise this backend's
+    :func:`conv_forward`, :func:`relu_forward` and :func:`pool_forward`, one after the other.
     """
-    return _block_forward(_SELF, A_prev, W, b, conv_hparameters, pool_hparameters,
-                          ops=_NumbaOps, block_bytes=config.CONV_BLOCK_BYTES)
+    f, stride, pad, n_H, n_W = check_conv_args(A_prev, W, b, conv_hparameters)
+    pf = _cpu.fused_pool_size(A_prev, W, b, n_H, n_W, pool_hparameters)
+    if pf is not None:
+        return _cpu.fused_block_forward(A_prev, W, b, conv_hparameters, pool_hparameters, pf,
+                                        ops=_NumbaOps, block_bytes=config.CONV_BLOCK_BYTES)
+    Z, conv_cache = conv_forward(A_prev, W, b, conv_hparameters)
+    A, relu_cache = relu_forward(Z)
+    P, pool_cache = pool_forward(A, pool_hparameters, mode="max")
+    return P, _cpu.LayerCaches(conv_cache, relu_cache, pool_cache)
 
 
 def conv_relu_pool_backward(dA, cache, need_dA_prev=True):
-    r"""Backward of :func:`conv_relu_pool_forward`: ``(dA_prev, dW, db)``; each block's conv
-    gradient is rebuilt from the pooled gradient and the winners by :func:`_unpool_kernel`."""
-    return _block_backward(_SELF, dA, cache, need_dA_prev, ops=_NumbaOps,
-                           block_bytes=config.CONV_BLOCK_BYTES)
+    r"""Backward of :func:`conv_relu_pool_forward`: ``(dA_prev, dW, db)``. On the fused path each
+    block's conv gradient is rebuilt from the pooled gradient and the winners by
+    :func:`_unpool_kernel`; otherwise :func:`pool_backward`, :func:`relu_backward`, then
+    :func:`conv_backward`."""
+    if isinstance(cache, _cpu.FusedBlockCache):
+        return _cpu.fused_block_backward(dA, cache, need_dA_prev, ops=_NumbaOps,
+                                         block_bytes=config.CONV_BLOCK_BYTES)
+    dA_pool = pool_backward(dA, cache.pool_cache, mode="max")
+    dZ = relu_backward(dA_pool, cache.relu_cache)
+    return conv_backward(dZ, cache.conv_cache, need_dA_prev)
 
 
 @njit(**config.SERIAL)
@@ -763,7 +769,8 @@ def _unpool2_kernel(dP, code, dz):
 
 
 class _NumbaOps:
-    """The block steps of :mod:`mtl_numpy.convolution`'s CPU conv pipeline, compiled."""
+    """The block steps of the CPU engine's conv pipeline (:mod:`mtl_numpy.backends._cpu`,
+    whose :class:`~mtl_numpy.backends._cpu.NumpyOps` they replace), compiled."""
 
     @staticmethod
     def gather(pool, tag, src, f, stride, pad, n_out_h, n_out_w, n_ex):
@@ -879,13 +886,13 @@ def pool_forward(A_prev, hparameters, mode="max"):
     r"""Forward pass of a pooling layer; max pooling compiled, average pooling NumPy's.
 
     Same parameters, result and cache ``(A_prev, hparameters)`` as
-    :func:`mtl_numpy.convolution.pool_forward`:
+    :func:`mtl_numpy.conv.pool_forward`:
 
     .. math:: A[i, h, w, c] = \max_{0 \le u, v < f} A_{prev}[i, s h + u, s w + v, c]
     """
-    f, stride, n_H, n_W = _pool_sizes(A_prev, hparameters, mode)
-    if mode != "max" or A_prev.dtype not in _FLOATS:
-        return _np_backend.pool_forward(A_prev, hparameters, mode=mode)
+    f, stride, n_H, n_W = check_pool_args(A_prev, hparameters, mode)
+    if mode != "max" or not same_float(A_prev):
+        return _conv.pool_forward(A_prev, hparameters, mode=mode)
     m, n_C = A_prev.shape[0], A_prev.shape[3]
     A = np.empty((m, n_H, n_W, n_C), dtype=A_prev.dtype)
     x = np.ascontiguousarray(A_prev)
@@ -901,7 +908,7 @@ def pool_backward(dA, cache, mode="max"):
     r"""Backward pass of a pooling layer; max pooling compiled, average pooling NumPy's.
 
     Each window's gradient goes to the window's *first* maximum in row-major order (the rule of
-    :func:`mtl_numpy.convolution.pool_backward`, ``argmax`` and PyTorch), so tied windows --
+    :func:`mtl_numpy.conv.pool_backward`, ``argmax`` and PyTorch), so tied windows --
     all zeros after a ReLU -- do not multiply the gradient:
 
     .. math::
@@ -909,10 +916,10 @@ def pool_backward(dA, cache, mode="max"):
         (u^*, v^*) = \operatorname{argmax}_{(u, v)} A_{prev}[i, s h + u, s w + v, c]
     """
     A_prev, hparameters = cache
-    f, stride, n_H, n_W = _pool_sizes(A_prev, hparameters, mode)
-    _check_upstream("dA", dA, (A_prev.shape[0], n_H, n_W, A_prev.shape[3]))
-    if mode != "max" or not _same_float(dA, A_prev):
-        return _np_backend.pool_backward(dA, cache, mode=mode)
+    f, stride, n_H, n_W = check_pool_args(A_prev, hparameters, mode)
+    check_upstream("dA", dA, (A_prev.shape[0], n_H, n_W, A_prev.shape[3]))
+    if mode != "max" or not same_float(dA, A_prev):
+        return _conv.pool_backward(dA, cache, mode=mode)
     n_H_prev, n_W_prev = A_prev.shape[1], A_prev.shape[2]
     # Windows that tile the input exactly write every entry: no zero fill needed.
     tiled = stride == f and n_H * f == n_H_prev and n_W * f == n_W_prev
@@ -926,5 +933,3 @@ def pool_backward(dA, cache, mode="max"):
     cpu_pool().run(work, A_prev.shape[0])
     return dA_prev
 
-
-_SELF = __import__('sys').modules[__name__]

@@ -1,20 +1,24 @@
 """The reference backend: vectorised NumPy.
 
-Matrix products go to BLAS through ``@``; convolution is im2col plus one
-matrix product (:mod:`mtl_numpy.convolution`); the masked logistic cost and its
-gradient are computed in one fused, numerically stable function.
+Matrix products go to BLAS through ``@``; convolution is im2col plus one matrix product
+(:mod:`mtl_numpy.conv`); the masked logistic cost and its gradient are computed in one fused,
+numerically stable function.
 
-Dense layers and ReLU are :mod:`mtl_numpy.layers`' functions, run on large NumPy arrays the
-way :mod:`mtl_numpy.convolution` runs conv and pooling: split over the examples into one chunk
-per thread of :func:`mtl_numpy.convolution.cpu_pool`, every product of a chunk on
-single-threaded BLAS (see there why). Small layers, CuPy arrays and mixed dtypes go to the
-plain functions of :mod:`mtl_numpy.layers`.
+On NumPy float arrays of one dtype, the conv, pool and dense kernels run on the CPU engine
+(:mod:`mtl_numpy.backends._cpu`): split over the examples into one chunk per thread of its
+pool, every product of a chunk on single-threaded BLAS (see there why), with the same results
+as the plain functions. Small layers, CuPy arrays and mixed dtypes go to the plain functions of
+:mod:`mtl_numpy.conv` and :mod:`mtl_numpy.layers`. The conv block
+(:func:`conv_relu_pool_forward`) runs fused where its pooling tiles the conv output, and as its
+three kernels otherwise.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .. import conv as _conv
 from .. import layers as _layers
+from ..conv import check_conv_args, check_pool_args, check_upstream
 from ..layers import (  # noqa: F401 - re-exported as this backend's kernels
     flatten_backward,
     flatten_forward,
@@ -22,19 +26,8 @@ from ..layers import (  # noqa: F401 - re-exported as this backend's kernels
     sigmoid_backward,
     sigmoid_forward,
 )
-import sys
-
-from ..convolution import (  # noqa: F401
-    _NumpyOps,
-    _block_backward,
-    _block_forward,
-    _same_float,
-    conv_backward,
-    conv_forward,
-    cpu_pool,
-    pool_backward,
-    pool_forward,
-)
+from . import _cpu
+from ._cpu import cpu_pool, same_float
 
 name = "numpy"
 xp = np
@@ -103,22 +96,13 @@ def masked_logistic_cost_and_grad(ZL, Y, normalize="examples"):
 # Dense layers and ReLU, split over the examples (columns) on the CPU pool
 # ----------------------------------------------------------------------------------------------
 
-#: Below this many multiply-adds a dense product runs in one piece (on single-threaded BLAS).
-DENSE_SPLIT_MIN = 1 << 21
-#: Below this many entries ReLU runs in one piece.
-RELU_SPLIT_MIN = 1 << 18
 #: Entries of one block of an element-wise pass (so the mask and output stay in cache).
 ELEMENTWISE_BLOCK = 1 << 16
 
 
 def _dense_ok(A_prev, W, b):
-    return (_same_float(A_prev, W, b) and A_prev.ndim == 2 and W.ndim == 2
+    return (same_float(A_prev, W, b) and A_prev.ndim == 2 and W.ndim == 2
             and b.shape == (W.shape[0], 1))
-
-
-def _min_chunk(n_out, n_in, m):
-    """Columns per chunk so that a chunk has at least ``DENSE_SPLIT_MIN`` multiply-adds."""
-    return max(1, -(-DENSE_SPLIT_MIN // max(1, n_out * n_in)))
 
 
 def _bias_relu_block(z, b, a):
@@ -157,14 +141,14 @@ def _dense_forward(A_prev, W, b, relu):
         np.matmul(W, A_prev[:, lo:hi], out=z)
         _bias_relu_block(z, b, None if A is None else A[:, lo:hi])
 
-    cpu_pool().run(work, m, _min_chunk(n, n_prev, m))
+    cpu_pool().run(work, m, _cpu.dense_min_chunk(n, n_prev, m))
     return Z, A
 
 
 def linear_backward(dZ, cache, need_dA_prev=True):
     r"""Backward of :func:`linear_forward`, as :func:`mtl_numpy.layers.linear_backward`."""
     A_prev, W, b = cache
-    if not (_dense_ok(A_prev, W, b) and _same_float(dZ, W) and dZ.shape == (W.shape[0], A_prev.shape[1])):
+    if not (_dense_ok(A_prev, W, b) and same_float(dZ, W) and dZ.shape == (W.shape[0], A_prev.shape[1])):
         return _layers.linear_backward(dZ, cache, need_dA_prev)
     return _dense_backward(dZ, None, A_prev, W, need_dA_prev)
 
@@ -174,7 +158,7 @@ def linear_relu_backward(dA, cache, need_dA_prev=True):
     ``dZ = dA * [Z > 0]`` (the derivative at 0 is 0), then the products of
     :func:`linear_backward`."""
     (A_prev, W, b), Z = cache
-    if not (_dense_ok(A_prev, W, b) and _same_float(dA, Z, W) and dA.shape == Z.shape
+    if not (_dense_ok(A_prev, W, b) and same_float(dA, Z, W) and dA.shape == Z.shape
             and Z.shape == (W.shape[0], A_prev.shape[1])):
         return _layers.linear_relu_backward(dA, cache, need_dA_prev)
     return _dense_backward(dA, Z, A_prev, W, need_dA_prev)
@@ -204,17 +188,17 @@ def _dense_backward(dA, Z, A_prev, W, need_dA_prev):
     def by_inputs(lo, hi):
         np.matmul(dZ, A_prev[lo:hi].T, out=dW[:, lo:hi])
 
-    min_chunk = _min_chunk(n, n_prev, m)
+    min_chunk = _cpu.dense_min_chunk(n, n_prev, m)
     if Z is not None or dA_prev is not None:
         pool.run(by_examples, m, min_chunk)
-    pool.run(by_inputs, n_prev, max(1, -(-DENSE_SPLIT_MIN // max(1, n * m))))
+    pool.run(by_inputs, n_prev, _cpu.dense_min_chunk(n, m, 1))
     db = dZ.sum(axis=1, keepdims=True)
     return dA_prev, dW, db
 
 
 def relu_forward(Z):
     r"""ReLU, :math:`A = \max(Z, 0)`, as :func:`mtl_numpy.layers.relu_forward` (cache ``Z``)."""
-    if not (_same_float(Z) and Z.flags.c_contiguous and Z.size >= RELU_SPLIT_MIN):
+    if not (same_float(Z) and Z.flags.c_contiguous and Z.size >= _cpu.RELU_SPLIT_MIN):
         return _layers.relu_forward(Z)
     A = np.empty_like(Z)
     z, a = Z.reshape(-1), A.reshape(-1)
@@ -222,7 +206,7 @@ def relu_forward(Z):
     def work(lo, hi):
         np.maximum(z[lo:hi], 0, out=a[lo:hi])
 
-    cpu_pool().run(work, z.size, RELU_SPLIT_MIN // 2)
+    cpu_pool().run(work, z.size, _cpu.RELU_SPLIT_MIN // 2)
     return A, Z
 
 
@@ -233,8 +217,8 @@ def relu_backward(dA, cache):
     A product with the 0/1 mask, in cache-sized blocks: ten times faster than ``where`` or a
     masked ``copyto`` in NumPy, and the same for every finite ``dA``."""
     Z = cache
-    if not (_same_float(dA, Z) and dA.shape == Z.shape and Z.flags.c_contiguous
-            and dA.flags.c_contiguous and Z.size >= RELU_SPLIT_MIN):
+    if not (same_float(dA, Z) and dA.shape == Z.shape and Z.flags.c_contiguous
+            and dA.flags.c_contiguous and Z.size >= _cpu.RELU_SPLIT_MIN):
         return _layers.relu_backward(dA, cache)
     dZ = np.empty_like(dA)
     z, da, dz = Z.reshape(-1), dA.reshape(-1), dZ.reshape(-1)
@@ -248,12 +232,76 @@ def relu_backward(dA, cache):
             np.greater(z[s:e], 0, out=k)
             np.multiply(da[s:e], k, out=dz[s:e])
 
-    pool.run(work, z.size, RELU_SPLIT_MIN // 2)
+    pool.run(work, z.size, _cpu.RELU_SPLIT_MIN // 2)
     return dZ
 
 
 # ----------------------------------------------------------------------------------------------
-# The conv block fused: CONV -> RELU -> MAX-POOL
+# Convolution and pooling: the engine's blocked drivers on NumPy floats, mtl_numpy.conv otherwise
+# ----------------------------------------------------------------------------------------------
+
+def conv_forward(A_prev, W, b, hparameters):
+    r"""Forward pass of a convolution layer, as :func:`mtl_numpy.conv.conv_forward`: ``(Z, cache)``
+    with cache ``(A_prev, W, b, hparameters)``.
+
+    .. math:: Z[i, h, w, c] = \sum_{u, v, k} A_{pad}[i, s h + u, s w + v, k] \, W[u, v, k, c]
+              + b[0, 0, 0, c]
+
+    NumPy floats of one dtype run block by block on the CPU engine
+    (:func:`mtl_numpy.backends._cpu.conv_forward_blocks`); anything else runs
+    :func:`mtl_numpy.conv.conv_forward`.
+    """
+    f, stride, pad, n_H, n_W = check_conv_args(A_prev, W, b, hparameters)
+    if not same_float(A_prev, W, b):
+        return _conv.conv_forward(A_prev, W, b, hparameters)
+    Z = _cpu.conv_forward_blocks(A_prev, W, b, f, stride, pad, n_H, n_W)
+    return Z, (A_prev, W, b, hparameters)
+
+
+def conv_backward(dZ, cache, need_dA_prev=True):
+    r"""Backward pass of a convolution layer, as :func:`mtl_numpy.conv.conv_backward`:
+    ``(dA_prev, dW, db)``, ``dA_prev`` None when ``need_dA_prev`` is False.
+
+    .. math:: dW = \text{cols}^T dZ, \qquad db_c = \sum_{i, h, w} dZ[i, h, w, c], \qquad
+              dA_{prev} = \operatorname{col2im}(dZ \, W^T)
+
+    (on the CPU engine, for stride 1, ``dA_prev`` is the equal gather: the window matrix of
+    ``dZ`` padded by ``f - 1 - pad`` times the flipped, transposed filters).
+    """
+    A_prev, W, b, hparameters = cache
+    f, stride, pad, n_H, n_W = check_conv_args(A_prev, W, b, hparameters)
+    check_upstream("dZ", dZ, (A_prev.shape[0], n_H, n_W, W.shape[3]))
+    if not same_float(dZ, A_prev, W):
+        return _conv.conv_backward(dZ, cache, need_dA_prev)
+    return _cpu.conv_backward_blocks(dZ, A_prev, W, f, stride, pad, n_H, n_W, need_dA_prev)
+
+
+def pool_forward(A_prev, hparameters, mode="max"):
+    r"""Forward pass of a max or average pooling layer, as :func:`mtl_numpy.conv.pool_forward`:
+    ``(A, cache)`` with cache ``(A_prev, hparameters)``.
+
+    Max-pooling of NumPy floats whose windows tile the input exactly (stride = window) runs on
+    the CPU engine (:func:`mtl_numpy.backends._cpu.pool_forward_tiled`).
+    """
+    f, stride, n_H, n_W = check_pool_args(A_prev, hparameters, mode)
+    if mode == "max" and same_float(A_prev) and _cpu.tiled(A_prev, f, stride, n_H, n_W):
+        return _cpu.pool_forward_tiled(A_prev, f, n_H, n_W), (A_prev, hparameters)
+    return _conv.pool_forward(A_prev, hparameters, mode)
+
+
+def pool_backward(dA, cache, mode="max"):
+    r"""Backward pass of a pooling layer, as :func:`mtl_numpy.conv.pool_backward`: each max
+    window's gradient goes to its first maximum in row-major order."""
+    A_prev, hparameters = cache
+    f, stride, n_H, n_W = check_pool_args(A_prev, hparameters, mode)
+    check_upstream("dA", dA, (A_prev.shape[0], n_H, n_W, A_prev.shape[3]))
+    if mode == "max" and same_float(dA, A_prev) and _cpu.tiled(A_prev, f, stride, n_H, n_W):
+        return _cpu.pool_backward_tiled(dA, A_prev, f, n_H, n_W)
+    return _conv.pool_backward(dA, cache, mode)
+
+
+# ----------------------------------------------------------------------------------------------
+# The conv block: CONV -> RELU -> MAX-POOL
 # ----------------------------------------------------------------------------------------------
 
 def conv_relu_pool_forward(A_prev, W, b, conv_hparameters, pool_hparameters):
@@ -271,14 +319,22 @@ def conv_relu_pool_forward(A_prev, W, b, conv_hparameters, pool_hparameters):
     -------
     A : ndarray of shape (m, n_H, n_W, n_C)
         ``pool_forward(relu_forward(conv_forward(A_prev, W, b)))``, the same numbers.
-    cache : tuple
+    cache : object
         For :func:`conv_relu_pool_backward` only (its layout is private). When the pooling
-        tiles the conv output, the conv output never exists whole: each block of examples is
-        multiplied, biased, rectified and pooled while in cache, and the cache keeps one byte
-        per pooled entry (which input won the window) instead of ``Z`` and ``relu(Z)``.
+        tiles the conv output of NumPy floats of one dtype, the conv output never exists
+        whole: each block of examples is multiplied, biased, rectified and pooled while in
+        cache, and the cache keeps one byte per pooled entry (which input won the window)
+        instead of ``Z`` and ``relu(Z)`` (:class:`mtl_numpy.backends._cpu.FusedBlockCache`).
+        Otherwise the three kernels run one after the other and the cache holds their caches.
     """
-    return _block_forward(_SELF, A_prev, W, b, conv_hparameters, pool_hparameters,
-                          ops=_NumpyOps)
+    f, stride, pad, n_H, n_W = check_conv_args(A_prev, W, b, conv_hparameters)
+    pf = _cpu.fused_pool_size(A_prev, W, b, n_H, n_W, pool_hparameters)
+    if pf is not None:
+        return _cpu.fused_block_forward(A_prev, W, b, conv_hparameters, pool_hparameters, pf)
+    Z, conv_cache = conv_forward(A_prev, W, b, conv_hparameters)
+    A, relu_cache = relu_forward(Z)
+    P, pool_cache = pool_forward(A, pool_hparameters, mode="max")
+    return P, _cpu.LayerCaches(conv_cache, relu_cache, pool_cache)
 
 
 def conv_relu_pool_backward(dA, cache, need_dA_prev=True):
@@ -289,7 +345,8 @@ def conv_relu_pool_backward(dA, cache, need_dA_prev=True):
     (ReLU's derivative at 0 is 0): the rule of :func:`pool_backward` then :func:`relu_backward`.
     ``need_dA_prev=False`` skips ``dA_prev`` (returned as None).
     """
-    return _block_backward(_SELF, dA, cache, need_dA_prev, ops=_NumpyOps)
-
-
-_SELF = sys.modules[__name__]
+    if isinstance(cache, _cpu.FusedBlockCache):
+        return _cpu.fused_block_backward(dA, cache, need_dA_prev)
+    dA_pool = pool_backward(dA, cache.pool_cache, mode="max")
+    dZ = relu_backward(dA_pool, cache.relu_cache)
+    return conv_backward(dZ, cache.conv_cache, need_dA_prev)
