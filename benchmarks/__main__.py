@@ -1,4 +1,4 @@
-"""``python -m benchmarks [cost|kernels|steps|gpu-cost|all] [--quick] [--plot PATH] [--backends ...]``
+"""``python -m benchmarks [cost|kernels|steps|gpu-cost|guards|all] [--quick] [--plot PATH] [--backends ...]``
 
 * ``cost``     -- the masked cost kernel on the CPU backends (``benchmarks/bench_cost.py``), then,
   on a GPU machine, the GPU cost kernel against device copy bandwidth (``gpu-cost``);
@@ -6,6 +6,8 @@
 * ``steps``    -- full training steps of the reference MLP and CNN on every backend and PyTorch
   (``benchmarks/bench_steps.py``); ``--plot PATH`` draws time per example vs batch size;
 * ``gpu-cost`` -- only the GPU cost kernel vs copy bandwidth (``--cost-m``, default 1e8);
+* ``guards``   -- what ``fit``'s per-step divergence/interrupt guards cost next to the step they
+  guard (``benchmarks/bench_guards.py``);
 * ``all``      -- all of the above, in that order.
 
 ``--quick`` makes every part short (the whole ``all`` in a few minutes; ``steps --quick`` under one
@@ -27,12 +29,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if os.path.dirname(HERE) not in sys.path:
     sys.path.insert(0, os.path.dirname(HERE))
 
-COMMANDS = ("cost", "kernels", "steps", "gpu-cost", "all")
+COMMANDS = ("cost", "kernels", "steps", "gpu-cost", "guards", "all")
 
 #: ``--quick`` arguments for the scripts that have no ``--quick`` of their own.
 QUICK_ARGS = {
     "bench_cost": ["--m", "1e5", "1e6", "--repeat", "5"],
     "bench_kernels": ["--m", "64", "--repeat", "3", "--naive-m", "2"],
+    "bench_guards": ["--repeat", "5"],
 }
 
 
@@ -131,8 +134,9 @@ def main(argv=None):
         "kernels": [("kernels", lambda: run_script("bench_kernels", args.quick))],
         "steps": [("steps", lambda: run_steps(args, extra))],
         "gpu-cost": [("gpu-cost", lambda: run_gpu_cost(args))],
+        "guards": [("guards", lambda: run_script("bench_guards", args.quick))],
     }
-    order = ["cost", "kernels", "steps"] if args.command == "all" else [args.command]
+    order = ["cost", "kernels", "steps", "guards"] if args.command == "all" else [args.command]
     failed = []
     start = time.perf_counter()
     for command in order:

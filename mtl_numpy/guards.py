@@ -3,9 +3,10 @@ r"""Guards for a training run: divergence is caught, a step is never torn, nothi
 * :class:`ParameterSnapshot` keeps a copy of the parameters in buffers allocated once, so a
   diverged step (or an interrupted one) can be undone by copying back; taking it is one
   ``copyto`` per parameter (no allocation), a small fraction of a training step.
-* :func:`all_finite` asks whether every parameter is finite with one float64 reduction per
-  array: the sum of an array is finite exactly when no entry is ``nan``/``inf`` (barring an
-  overflow of the float64 sum itself, which needs entries near 1e308 and means divergence too).
+* :func:`all_finite` asks whether every parameter is finite with one reduction per array, in
+  the array's dtype: the sum of an array is finite exactly when no entry is ``nan``/``inf``
+  (barring an overflow of the sum itself, which needs weights far beyond any trained model's:
+  divergence too).
 * :func:`deferred_interrupt` holds back ``Ctrl-C`` (``SIGINT``) while a block runs -- the
   optimizer's update -- and delivers it right after, so an interrupt lands between two steps,
   never inside one.
@@ -48,12 +49,13 @@ class TrainingDiverged(FloatingPointError):
 
 
 def all_finite(params):
-    """True when every array in ``params`` (a dict) holds only finite numbers."""
+    """True when every array in ``params`` (a dict) holds only finite numbers (and sums finitely)."""
     total = 0.0
     with np.errstate(all="ignore"):          # inf - inf is the nan we are looking for
         for value in params.values():
-            xp = get_array_module(value)
-            total += float(xp.sum(value, dtype=xp.float64))
+            # in the array's own dtype (no float64 copy): a float32 sum can only overflow when
+            # the weights are beyond ~1e32, which is divergence too
+            total += float(value.sum())
     return math.isfinite(total)
 
 
