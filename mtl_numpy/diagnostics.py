@@ -80,6 +80,16 @@ def _check_names(names, G, name="shared"):
     return names
 
 
+def _check_counts(n_labelled, n_tasks):
+    """``n_labelled`` as a host int64 array of shape ``(n_tasks,)``, or a ValueError."""
+    counts = np.asarray(to_numpy(n_labelled))
+    if (counts.shape != (n_tasks,) or not np.issubdtype(counts.dtype, np.number)
+            or np.any(counts < 0) or np.any(counts != np.round(counts))):
+        raise ValueError(f"n_labelled must be non-negative integer counts of shape (n_tasks,) = "
+                         f"({n_tasks},); got {counts!r}")
+    return counts.astype(np.int64)
+
+
 def present_tasks(G, present=None, n_labelled=None):
     """Boolean ``(n_tasks,)`` host array: which tasks had at least one known label in the batch.
 
@@ -104,12 +114,7 @@ def present_tasks(G, present=None, n_labelled=None):
                              f"got dtype {present.dtype}, shape {present.shape}")
         return present.copy()
     if n_labelled is not None:
-        counts = np.asarray(to_numpy(n_labelled))
-        if (counts.shape != (n_tasks,) or not np.issubdtype(counts.dtype, np.number)
-                or np.any(counts < 0) or np.any(counts != np.round(counts))):
-            raise ValueError(f"n_labelled must be non-negative integer counts of shape (n_tasks,) = "
-                             f"({n_tasks},); got {counts!r}")
-        return counts > 0
+        return _check_counts(n_labelled, n_tasks) > 0
     found = np.zeros(n_tasks, dtype=bool)
     for value in G.values():
         xp = get_array_module(value)
@@ -267,7 +272,7 @@ class GradientConflict:
                 cells = "".join(f"{matrix[i, j]:>{width + 1}.3f}" if self.present[j] else f"{'-':>{width + 1}}"
                                 for j in range(self.n_tasks))
             else:
-                cells = f"{'(no label in batch)':>{width + 1}}"
+                cells = "  (no label in batch)"
             lines.append(f"{t:<{width}}{cells}")
         return lines
 

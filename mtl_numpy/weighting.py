@@ -51,14 +51,16 @@ What the trainer passes, and gets back
         # ("log_var" for uncertainty, "loss_weights" for gradnorm): no name clashes with "W1".
     weighting.epoch_end()                          # after every epoch (DWA's per-epoch costs)
 
-``shared`` names the parameters every task uses; the others are task-specific (default: all of
-``G`` is shared — pass the model's list, since in today's model the output layer ``W[L]``, ``b[L]``
+``shared`` names the parameters every task uses (the model's list of shared parameter names);
+the others are task-specific (default: all of ``G`` is shared — pass the model's list, since in today's model the output layer ``W[L]``, ``b[L]``
 is task-specific: row ``t`` belongs to task ``t``). After ``combine``, ``weighting.last_weights``
 holds the task weights :math:`\lambda_t` applied on the shared parameters (``(n_tasks,)``, 0 for
 absent tasks), for a ``History`` to record.
 
 Scale: ``"equal"`` gives the lecture's cost and gradient (with ``normalize="examples"``,
-``J = J_t.sum()`` and ``grads == model.cost_and_grads``). PCGrad, like the paper, sums the
+``J = J_t.sum()`` and ``grads == model.cost_and_grads``; with ``normalize="labels"`` each
+``J_t`` is a mean over its own task's labels, so ``"equal"`` then sums per-task means, which is
+``"per_task"``). PCGrad, like the paper, sums the
 projected gradients (the scale of ``"equal"``); MGDA's convex combination and CAGrad's
 :math:`g_0 + \dots` are at the scale of the *mean* task gradient, as in their papers. With Adam
 the scale hardly matters; with plain gradient descent compare at ``learning_rate × n_tasks``.
@@ -77,7 +79,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .arrays import get_array_module, to_numpy
-from .diagnostics import _check_names, _check_task_grads, gram_matrices, present_tasks
+from .diagnostics import _check_counts, _check_names, _check_task_grads, gram_matrices, present_tasks
 from .losses import check_normalize
 
 __all__ = [
@@ -148,21 +150,13 @@ class TaskBatch:
     def build(cls, J_t, G, *, shared=None, present=None, n_labelled=None, m=None, normalize="examples"):
         """Validate the arguments of :meth:`Weighting.combine` (``ValueError`` naming the argument)."""
         n_tasks = _check_task_grads(G)
-        J = np.asarray(to_numpy(J_t), dtype=np.float64) if getattr(J_t, "shape", None) is not None \
-            else np.asarray(J_t, dtype=np.float64)
+        J = np.asarray(to_numpy(J_t), dtype=np.float64)
         if J.shape != (n_tasks,):
             raise ValueError(f"J_t must have shape (n_tasks,) = ({n_tasks},) like G's leading axis; got {J.shape}")
         shared = _check_names(shared, G, "shared")
         specific = tuple(k for k in G if k not in shared)
         normalize = check_normalize(normalize)
-        counts = None
-        if n_labelled is not None:
-            counts = np.asarray(to_numpy(n_labelled))
-            if (counts.shape != (n_tasks,) or not np.issubdtype(counts.dtype, np.number)
-                    or np.any(counts < 0) or np.any(counts != np.round(counts))):
-                raise ValueError(f"n_labelled must be non-negative integer counts of shape (n_tasks,) = "
-                                 f"({n_tasks},); got {counts!r}")
-            counts = counts.astype(np.int64)
+        counts = None if n_labelled is None else _check_counts(n_labelled, n_tasks)
         if m is not None:
             if isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < 1:
                 raise ValueError(f"m (the batch size) must be an int >= 1; got {m!r}")
@@ -859,24 +853,27 @@ def min_norm_weights(K, max_iter=1000, tol=1e-12, away_steps=True):
             K_exact = K @ exact
             if exact is not alpha and exact @ K_exact - K_exact.min() <= tol * scale:
                 return exact
+        # Paper's step: min over γ of ||γ g_s + (1 - γ) θ||², the two-task closed form.
+        gamma = two_task_min_norm(K[s, s], Ka[s], tt)
+        step = (1.0 - gamma) * alpha
+        step[s] += gamma
         if away_steps:
+            # Away step: move weight off the support's worst vertex g_v, α + γ(α - e_v) with
+            # γ ≤ α_v / (1 - α_v), exact line search; kept when it lowers ||θ||² more.
             support = np.flatnonzero(alpha > 0)
             v = int(support[np.argmax(Ka[support])])
             gap_away = Ka[v] - tt
-        if away_steps and gap_away > gap_fw and alpha[v] < 1.0:
-            # Move weight off g_v: α + γ(α - e_v), γ ≤ α_v / (1 - α_v); exact line search.
-            gamma_max = alpha[v] / (1.0 - alpha[v])
             denom = tt - 2.0 * Ka[v] + K[v, v]              # ||θ - g_v||²
-            gamma = min(gap_away / denom, gamma_max) if denom > 0 else gamma_max
-            alpha = (1.0 + gamma) * alpha
-            alpha[v] -= gamma
-            if gamma == gamma_max:
-                alpha[v] = 0.0                               # a "drop step": exactly off the face
-        else:
-            # Paper's step: min over γ of ||γ g_s + (1 - γ) θ||², the two-task closed form.
-            gamma = two_task_min_norm(K[s, s], Ka[s], tt)
-            alpha = (1.0 - gamma) * alpha
-            alpha[s] += gamma
+            if gap_away > 0 and alpha[v] < 1.0 and denom > 0:
+                gamma_max = alpha[v] / (1.0 - alpha[v])
+                gamma = min(gap_away / denom, gamma_max)
+                away = (1.0 + gamma) * alpha
+                away[v] -= gamma
+                if gamma == gamma_max:
+                    away[v] = 0.0                            # a "drop step": exactly off the face
+                if away @ K @ away < step @ K @ step:
+                    step = away
+        alpha = step
         alpha = np.maximum(alpha, 0.0)
         alpha /= alpha.sum()
     return _polish_min_norm(K, alpha)
@@ -885,21 +882,34 @@ def min_norm_weights(K, max_iter=1000, tol=1e-12, away_steps=True):
 def _polish_min_norm(K, alpha):
     r"""Solve the min-norm problem exactly on the face Frank–Wolfe found.
 
-    On the support :math:`S` the optimum of :math:`\min lpha_S^T K_{SS} lpha_S` with
-    :math:`\sum lpha_S = 1` is :math:`lpha_S \propto K_{SS}^{-1} \mathbf 1`; kept when it is
-    non-negative and no worse (it turns Frank–Wolfe's tolerance into rounding error).
+    On a support :math:`S` the affine problem :math:`\min \alpha_S^T K_{SS} \alpha_S` with
+    :math:`\sum \alpha_S = 1` has the optimality system
+    :math:`\begin{pmatrix} K_{SS} & \mathbf 1 \\ \mathbf 1^T & 0 \end{pmatrix}
+    \begin{pmatrix} \alpha_S \\ \mu \end{pmatrix} = \begin{pmatrix} 0 \\ 1 \end{pmatrix}`
+    (solved by least squares, so a singular :math:`K_{SS}` — a zero or repeated gradient — is
+    fine). A negative entry means the face is too big: drop it and solve again, as the minor
+    cycles of Wolfe's min-norm-point algorithm do. The result is kept only when it is
+    non-negative and no worse than ``alpha``; it turns Frank–Wolfe's tolerance into rounding.
     """
-    support = np.flatnonzero(alpha > 0)
-    if support.size < 2:
-        return alpha
-    x = np.linalg.lstsq(K[np.ix_(support, support)], np.ones(support.size), rcond=None)[0]
-    total = x.sum()
-    if not (np.isfinite(total) and total > 0) or np.any(x < 0):
-        return alpha
-    candidate = np.zeros_like(alpha)
-    candidate[support] = x / total
-    before, after = alpha @ K @ alpha, candidate @ K @ candidate
-    return candidate if after <= before + 1e-14 * abs(before) else alpha
+    support = list(np.flatnonzero(alpha > 0))
+    before = alpha @ K @ alpha
+    while len(support) > 1:
+        k = len(support)
+        A = np.ones((k + 1, k + 1))
+        A[:k, :k] = K[np.ix_(support, support)]
+        A[k, k] = 0.0
+        rhs = np.zeros(k + 1)
+        rhs[k] = 1.0
+        x = np.linalg.lstsq(A, rhs, rcond=None)[0][:k]
+        if not np.all(np.isfinite(x)):
+            return alpha
+        if np.all(x >= 0):
+            candidate = np.zeros_like(alpha)
+            candidate[support] = x / x.sum()
+            after = candidate @ K @ candidate
+            return candidate if after <= before + 1e-14 * abs(before) else alpha
+        del support[int(np.argmin(x))]
+    return alpha
 
 
 class MGDA(Weighting):

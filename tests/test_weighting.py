@@ -267,7 +267,10 @@ def test_mgda_two_tasks_closed_form(g):
     _, d, w = combine("mgda", g, present=np.ones(2, bool))     # a zero gradient is a task too here
     scale = 1 + np.sum(g * g)
     np.testing.assert_allclose(d, gamma * g1 + (1 - gamma) * g2, atol=1e-10 * scale)
-    assert wt.two_task_min_norm(g1 @ g1, g1 @ g2, g2 @ g2) == pytest.approx(gamma, abs=1e-12)
+    if denom > 1e-8 * (g1 @ g1 + g2 @ g2):
+        # gamma itself is ill-posed when g1 ~ g2 (from inner products, ||g1 - g2||^2 is lost
+        # in rounding); d is not, as checked above
+        assert wt.two_task_min_norm(g1 @ g1, g1 @ g2, g2 @ g2) == pytest.approx(gamma, abs=1e-6)
 
 
 def test_mgda_worked_case():
