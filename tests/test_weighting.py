@@ -621,3 +621,40 @@ def test_cupy_arrays_give_the_numpy_result(name, rng):  # pragma: no cover - GPU
         for k in g:
             assert isinstance(gd[k], cupy.ndarray)
             np.testing.assert_allclose(cupy.asnumpy(gd[k]), g[k], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["equal", "per_task", "uncertainty", "dwa", "gradnorm"])
+def test_loss_weighting_gradient_is_the_gradient_of_its_cost_float64(name, rng):
+    """Gradient check through today's model: d(cost)/d(W1, b1, ...) numerically, in float64."""
+    X, Y = toy(rng, m=6, n_x=3, missing=0.4)
+    Y[2] = np.nan                                       # one task with no label at all
+    model = mtl.SharedMLP([3, 4, 4], seed=1, dtype="float64")
+    weighting = wt.get_weighting(name)
+    if name == "dwa":
+        weighting.epoch_end([1.0, 0.9, 1.1, 0.8])
+        weighting.epoch_end([0.5, 0.8, 1.0, 0.9])
+    n_labelled, m = wt.batch_counts(Y)
+
+    def cost_and_grads():
+        J_t, G = task_costs_and_grads(model, X, Y)
+        return weighting.combine(J_t, G, shared=["W1", "b1"], n_labelled=n_labelled, m=m)
+
+    cost_and_grads()                                    # builds state (GradNorm's L(0), UW's s)
+    if name == "uncertainty":
+        weighting.params["log_var"][:] = [0.3, -0.5, 0.1, 1.2]
+    if name == "gradnorm":
+        weighting.params["loss_weights"][:] = [1.5, 0.5, 1.0, 1.0]
+    _, grads = cost_and_grads()
+    ours, approx = [], []
+    eps = 1e-6
+    for key, param in model.params.items():
+        for i in np.ndindex(param.shape):
+            old = param[i]
+            param[i] = old + eps
+            plus = cost_and_grads()[0]
+            param[i] = old - eps
+            minus = cost_and_grads()[0]
+            param[i] = old
+            ours.append(grads["d" + key][i])
+            approx.append((plus - minus) / (2 * eps))
+    assert difference(ours, approx) < 1e-7, name
