@@ -10,6 +10,7 @@ The exercise notebooks are also run with their solutions filled in: see ``tests/
 """
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -110,8 +111,30 @@ def execute_notebook(nb, name):
     return nb
 
 
+# A check's report starts its line with ✓ (passed), ✗ (failed) or … (not done), then its name.
+CHECK_LINE = re.compile(r"^(✓|✗|…) (\w+): ", re.MULTILINE)
+
+
+def check_reports(nb):
+    """``[(symbol, exercise name), ...]`` of the exercise checks in an executed notebook's outputs."""
+    texts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            texts.append(out.get("text", "") or out.get("data", {}).get("text/plain", ""))
+    return CHECK_LINE.findall("\n".join(texts))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_notebook_executes(path, fast_kernel_env):
+    """Each notebook runs as shipped; there, every exercise's check reports "not done yet"."""
     nbformat = pytest.importorskip("nbformat", reason="nbformat is needed to run the notebooks")
-    execute_notebook(nbformat.read(str(path), as_version=4), path.name)
+    from mtl_numpy.exercises import EXERCISES
+
+    nb = execute_notebook(nbformat.read(str(path), as_version=4), path.name)
+    expected = [("…", name) for name, ex in EXERCISES.items() if ex.notebook == path.stem]
+    reports = check_reports(nb)
+    assert sorted(set(reports)) == sorted(expected), (
+        f"{path.name} as shipped: every exercise's check should report not done (…); "
+        f"got {reports}, expected {expected}"
+    )

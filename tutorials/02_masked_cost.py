@@ -20,7 +20,7 @@
 # up the logistic losses of the four outputs, and it says what to do with a '?': leave that term
 # out of the sum. This notebook writes that cost as the lecture's double loop, then as the
 # vectorised functions the package uses; derives its gradient $dZ^{[L]}$ by hand and checks it
-# numerically; shows why the textbook $dA^{[L]}$ formula breaks on saturated outputs and why a
+# numerically (you write all three, in graded exercises); shows why the textbook $dA^{[L]}$ formula breaks on saturated outputs and why a
 # `nan` times 0 is still `nan`; and measures what goes wrong if a '?' is simply read as a 0.
 
 # %%
@@ -32,6 +32,7 @@ import matplotlib.pyplot as plt
 
 import mtl_numpy as mtl
 import mtl_numpy.layers  # the layer functions, used below as mtl.layers.*
+from mtl_numpy import exercises  # the checks of this notebook's exercises
 
 # The test suite sets MTL_FAST=1: small data and few epochs, so that every notebook runs in
 # seconds. Run by hand (MTL_FAST unset) for the full setting the text describes.
@@ -54,40 +55,66 @@ print("setting:", "fast (MTL_FAST=1)" if FAST else "full")
 #
 # ## The double sum, as loops
 #
-# Here is the formula transcribed literally: one loop over the examples, one over the tasks, and a
-# `continue` for every '?'. (This is the one place where we write the math out in a cell: it *is*
-# the teaching point. Everywhere else the package's functions are used.)
+# **How the exercises work.** You complete a function between `### START CODE HERE ###` and
+# `### END CODE HERE ###` (the comment says about how many lines it takes), run its cell, then run
+# the check cell under it. The check (from `mtl_numpy.exercises`, the package's own code as the
+# reference answer) prints ✓, or what is wrong (a shape, the first wrong entry, a likely mistake by
+# name) and the expected output; before you start it says "not done yet". A hint is folded under
+# each exercise; the answers are in [solutions/02_masked_cost.py](solutions/02_masked_cost.py).
+#
+# ### Exercise 1: the masked cost as the lecture's double loop
+#
+# Transcribe the formula literally: one loop over the examples, one over the tasks, and a
+# `continue` for every '?'. Add up the logistic losses of the known labels, then divide by $m$,
+# the number of columns (an all-'?' column still counts).
+#
+# <details><summary>Hint</summary>
+#
+# `if np.isnan(Y[j, i]): continue` skips a '?'. The loss of one known label is
+# `-y * np.log(a) - (1 - y) * np.log(1 - a)` with `y, a = Y[j, i], AL[j, i]`; add it to `J`.
+# </details>
 
 # %%
-def lecture_cost(AL, Y):
-    """J = (1/m) * sum over i, sum over the j with a known label, of L(AL[j, i], Y[j, i])."""
+def masked_cost_loops(AL, Y):
+    """J = (1/m) * sum over i, sum over the j with a known label, of L(AL[j, i], Y[j, i]).
+
+    AL : (n_tasks, m) probabilities; Y : (n_tasks, m) labels 0/1, nan for '?'. Returns a float.
+    """
     n_tasks, m = Y.shape
     J = 0.0
-    for i in range(m):                  # every example (column) ...
-        for j in range(n_tasks):        # ... every task (row) ...
-            if np.isnan(Y[j, i]):       # ... except the '?' labels: not in the sum
-                continue
-            y, a = Y[j, i], AL[j, i]
-            J += -y * np.log(a) - (1 - y) * np.log(1 - a)
+    ### START CODE HERE ### (≈ 6 lines)
+    # YOUR CODE HERE
+    raise NotImplementedError()
+    ### END CODE HERE ###
     return J / m
 
 
+# %%
+exercises.check_masked_cost_loops(masked_cost_loops)
+
+# %% [markdown]
+# The package's vectorised cost, `mtl.masked_logistic_cost`, against your loops on a batch of
+# driving scenes' labels, each timed once (an order of magnitude, not a benchmark):
+
+# %%
 m = 1000 if FAST else 20000
 data = mtl.datasets.driving_scenes(m, image_size=16, missing=0.3, seed=0)
 Y = data.Y                                               # (4, m) with nan for '?'
 rng = np.random.default_rng(0)
 AL = rng.uniform(0.05, 0.95, size=Y.shape)               # some predicted probabilities
 
-t0 = time.perf_counter(); J_loops = lecture_cost(AL, Y); t_loops = time.perf_counter() - t0
 t0 = time.perf_counter(); J_vec = mtl.masked_logistic_cost(AL, Y); t_vec = time.perf_counter() - t0
-print(f"loops:      J = {J_loops:.12f}   ({t_loops * 1e3:.1f} ms)")
 print(f"vectorised: J = {J_vec:.12f}   ({t_vec * 1e3:.2f} ms)")
-print(f"|difference| = {abs(J_loops - J_vec):.1e}")
+if exercises.check_masked_cost_loops(masked_cost_loops):
+    t0 = time.perf_counter(); J_loops = masked_cost_loops(AL, Y); t_loops = time.perf_counter() - t0
+    print(f"loops:      J = {J_loops:.12f}   ({t_loops * 1e3:.1f} ms)")
+    print(f"|difference| = {abs(J_loops - J_vec):.1e}")
+else:
+    print("loops:      (exercise 1 is not done yet)")
 
 # %% [markdown]
-# The two agree to rounding (the printed difference), and the vectorised version is much faster
-# (the two times above, measured once on this machine: an honest order of magnitude, not a
-# benchmark).
+# With exercise 1 done, the two agree to rounding (the printed difference) and the two times show
+# how much faster the vectorised version is on this machine.
 #
 # ## Two normalizations
 #
@@ -107,6 +134,44 @@ print(f"|difference| = {abs(J_loops - J_vec):.1e}")
 #   in mini-batches the divisor changes from batch to batch.
 #
 # Both have the same minimiser on a fixed data set (one is a constant multiple of the other).
+#
+# ### Exercise 2: the masked cost, vectorised
+#
+# Now without a Python loop, for both normalizations. Compute every entry's loss, keep the known
+# ones with `np.where(M > 0, ..., 0.0)` (never by multiplying with `M`: the next sections show
+# why), sum, and divide by $N$: $m$ for `"examples"`, $\sum M$ for `"labels"`.
+#
+# <details><summary>Hint</summary>
+#
+# Compute every entry's loss, `-Y * np.log(AL) - (1 - Y) * np.log(1 - AL)` (it is `nan` at a
+# '?'), then `np.where(M > 0, losses, 0.0)` selects those entries away before the sum.
+# `N = Y.shape[1] if normalize == "examples" else M.sum()`.
+# </details>
+
+# %%
+def masked_cost_vectorized(AL, Y, normalize="examples"):
+    """The masked cost without loops; normalize is "examples" (divide by m) or "labels" (by sum M)."""
+    M = mtl.label_mask(Y)
+    ### START CODE HERE ### (≈ 4 lines)
+    # YOUR CODE HERE
+    raise NotImplementedError()
+    ### END CODE HERE ###
+    return J
+
+
+# %%
+exercises.check_masked_cost_vectorized(masked_cost_vectorized)
+
+# %% [markdown]
+# The package's version, for comparison: the same selection with `where=`, plus what a library
+# function needs and an exercise does not (checked arguments, probabilities clipped into
+# $[\epsilon, 1-\epsilon]$ so that a saturated output gives a large finite cost, never `inf`).
+
+# %%
+exercises.show_source(mtl.losses.masked_logistic_cost)
+
+# %% [markdown]
+# The package's two normalizations on the scenes' labels, and their ratio:
 
 # %%
 J_ex = mtl.masked_logistic_cost(AL, Y, normalize="examples")
@@ -137,29 +202,50 @@ print(f"ratio J_examples / J_labels = {J_ex / J_lab:.6f}   known labels per exam
 # $$dZ^{[L]} = \frac{1}{N}\, M \odot (A^{[L]} - Y).$$
 #
 # `mtl.masked_logistic_cost_and_grad(ZL, Y)` returns $J$ and this $dZ^{[L]}$ from the logits in one
-# pass. Check it three ways: against the formula written with `np.where` (select, never multiply a
-# `nan`), against central finite differences (`mtl.eval_numerical_gradient_array`), and on the '?'
-# entries, where it must be exactly 0.
+# pass.
+#
+# ### Exercise 3: $dZ^{[L]}$ with `where`
+#
+# Write the formula for `normalize="examples"`: from the logits `ZL`, $A = \sigma(Z)$
+# (`mtl.layers.sigmoid`), then $\frac{1}{m} M \odot (A - Y)$ with the '?' entries *selected* to
+# exactly 0.
+#
+# <details><summary>Hint</summary>
+#
+# `np.where(M > 0, A - Y, 0.0) / m`. `M * (A - Y)` would leave a `nan` at every '?'.
+# </details>
+
+# %%
+def masked_cost_grad(ZL, Y):
+    """dZL = (1/m) M * (A - Y), A = sigmoid(ZL), exactly 0 where Y is '?'. ZL, Y: (n_tasks, m)."""
+    ### START CODE HERE ### (≈ 3 lines)
+    # YOUR CODE HERE
+    raise NotImplementedError()
+    ### END CODE HERE ###
+    return dZL
+
+
+# %%
+exercises.check_masked_cost_grad(masked_cost_grad)
+
+# %% [markdown]
+# The package's fused `dZL` checked two more ways: against central finite differences
+# (`mtl.eval_numerical_gradient_array`), and on the '?' entries, where it must be exactly 0.
 
 # %%
 k = 60                                              # a small slice: finite differences cost 2 calls per entry
 Yk = Y[:, :k]
 ZL = rng.standard_normal(Yk.shape) * 3              # logits, float64
 J, dZL = mtl.masked_logistic_cost_and_grad(ZL, Yk)
-
-A = mtl.layers.sigmoid(ZL)
 Mk = mtl.label_mask(Yk)
-dZ_formula = np.where(Mk > 0, A - Yk, 0.0) / k      # (1/m) M * (A - Y), with the '?' entries selected away
 dZ_numeric = mtl.eval_numerical_gradient_array(
     lambda Z: mtl.masked_logistic_cost_and_grad(Z, Yk)[0], ZL.copy(), 1.0)
 
 print(f"J = {J:.6f}")
-print(f"max |dZL - formula|        = {np.max(np.abs(dZL - dZ_formula)):.1e}")
 print(f"vs finite differences: course's difference {mtl.gradcheck.gradient_difference(dZL, dZ_numeric):.1e},"
       f" largest elementwise relative error {mtl.relative_error(dZL, dZ_numeric):.1e}")
 print(f"dZL at the {int((Mk == 0).sum())} '?' entries: all exactly 0 -> {bool(np.all(dZL[Mk == 0] == 0))}")
 
-# %% [markdown]
 # ## Why $dA^{[L]} = -\big(\frac{Y}{A} - \frac{1-Y}{1-A}\big)$ breaks
 #
 # The course's first networks computed step 1 and step 2 separately: `dAL = -(Y/AL - (1-Y)/(1-AL))`,
@@ -327,7 +413,7 @@ fig.tight_layout()
 # * Mask with `where`, never by multiplying: $\text{nan} \cdot 0 = \text{nan}$.
 # * Filling '?' with 0 biases every task towards "absent", by the factor $1-q$.
 #
-# ## Exercises
+# ## More exercises (not graded)
 #
 # 1. Fill the '?' with **1** instead of 0. Before running it, predict the mean probability the
 #    model will learn for each task; then run it and compare.
@@ -336,3 +422,6 @@ fig.tight_layout()
 # 3. Derive $dZ^{[L]}$ for `normalize="labels"` and check your formula against
 #    `mtl.masked_logistic_cost_and_grad(ZL, Y, normalize="labels")` with
 #    `mtl.eval_numerical_gradient_array`.
+#
+# Next: [notebook 3](03_shared_network_by_hand.ipynb) builds the network this cost sits on, layer
+# by layer. The project's [README](../README.md) lists every tutorial.

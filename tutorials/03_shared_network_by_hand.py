@@ -19,8 +19,10 @@
 # **What we are about to do, and why.** The lecture's multi-task network is an ordinary deep
 # network whose last layer has four sigmoid units instead of one: everything below the last layer
 # is *shared* by the four tasks, and that sharing is why one network can beat four. Here we take
-# `mtl.SharedMLP` apart: run its forward and backward passes layer by layer with the functions of
-# `mtl.layers`, check each layer's backward against numerical derivatives, run the course's
+# `mtl.SharedMLP` apart: you write the dense layer's forward and backward and ReLU's backward
+# (graded exercises, with the package's own code shown next to yours), run the model's passes layer
+# by layer, check each layer's backward against numerical derivatives, write a two-task network
+# whose shared trunk adds up both tasks' gradients, run the course's
 # whole-model gradient check and learn to read its number, and finally plant a bug in a backward
 # pass and watch the check find the layer.
 
@@ -33,6 +35,7 @@ import matplotlib.pyplot as plt
 
 import mtl_numpy as mtl
 import mtl_numpy.layers  # the layer functions, used below as mtl.layers.*
+from mtl_numpy import exercises  # the checks of this notebook's exercises
 from mtl_numpy.backends import numpy_backend
 
 # The test suite sets MTL_FAST=1: small data and few epochs, so that every notebook runs in
@@ -63,13 +66,110 @@ print("setting:", "fast (MTL_FAST=1)" if FAST else "full")
 # tasks at once, through $dA^{[L-1]} = W^{[L]T} dZ^{[L]}$, a sum over the task rows.
 
 # %% [markdown]
+# ## The layers, by you
+#
+# Complete each function between `### START CODE HERE ###` and `### END CODE HERE ###`, run its
+# cell, then the check under it: it prints ✓, or what is wrong and the expected output ("not done
+# yet" before you start). Hints are folded under each exercise; the answers are in
+# [solutions/03_shared_network_by_hand.py](solutions/03_shared_network_by_hand.py).
+#
+# ### Exercise 1: `linear_forward`
+#
+# $Z = W A_{prev} + b$, with the cache the backward pass needs.
+#
+# <details><summary>Hint</summary>
+#
+# `Z = W @ A_prev + b` (`b` of shape $(n^{[l]}, 1)$ broadcasts over the $m$ columns);
+# `cache = (A_prev, W, b)`.
+# </details>
+
+# %%
+def linear_forward(A_prev, W, b):
+    """Z = W A_prev + b. A_prev (n[l-1], m), W (n[l], n[l-1]), b (n[l], 1) -> Z (n[l], m), cache."""
+    ### START CODE HERE ### (≈ 2 lines)
+    # YOUR CODE HERE
+    raise NotImplementedError()
+    ### END CODE HERE ###
+    return Z, cache
+
+
+# %%
+exercises.check_linear_forward(linear_forward)
+
+# %% [markdown]
+# ### Exercise 2: `linear_backward`
+#
+# From the upstream $dZ$ (which already carries the cost's $1/m$): $dW = dZ\,A_{prev}^T$,
+# $db = \sum_i dZ^{(i)}$ (a column), $dA_{prev} = W^T dZ$.
+#
+# <details><summary>Hint</summary>
+#
+# `A_prev, W, b = cache`; `dW = dZ @ A_prev.T`; `db = dZ.sum(axis=1, keepdims=True)`;
+# `dA_prev = W.T @ dZ`. No `/ m`: the course's version divides here, this package's loss already
+# did.
+# </details>
+
+# %%
+def linear_backward(dZ, cache):
+    """dZ (n[l], m), cache (A_prev, W, b) -> dA_prev (n[l-1], m), dW (n[l], n[l-1]), db (n[l], 1)."""
+    ### START CODE HERE ### (≈ 4 lines)
+    # YOUR CODE HERE
+    raise NotImplementedError()
+    ### END CODE HERE ###
+    return dA_prev, dW, db
+
+
+# %%
+exercises.check_linear_backward(linear_backward)
+
+# %% [markdown]
+# ### Exercise 3: ReLU's backward
+#
+# $dZ = dA \odot \mathbb{1}[Z > 0]$, where the cache is $Z$; the derivative at exactly 0 is taken
+# as 0 (as the course and PyTorch do).
+#
+# <details><summary>Hint</summary>
+#
+# `np.where(Z > 0, dA, 0.0)`, or `dA * (Z > 0)`.
+# </details>
+
+# %%
+def relu_backward(dA, cache):
+    """dA and cache Z of the same shape -> dZ = dA where Z > 0, else 0."""
+    Z = cache
+    ### START CODE HERE ### (≈ 1 line)
+    # YOUR CODE HERE
+    raise NotImplementedError()
+    ### END CODE HERE ###
+    return dZ
+
+
+# %%
+exercises.check_relu_backward(relu_backward)
+
+# %% [markdown]
+# ### The package's own layers
+#
+# Here is the code the package runs for the same three functions (from `mtl_numpy/layers.py`).
+# Where it differs from yours: `linear_backward` takes `need_dA_prev`, so that the first layer can
+# skip $dA^{[0]}$ (nobody needs the gradient with respect to the input $X$, and that product costs
+# as much as the forward one); `linear_forward` adds $b$ in place into the fresh product instead of
+# allocating a second array; and `relu_backward` asks `get_array_module` which array library it
+# has been given, so that the same code runs on NumPy and on CuPy arrays.
+
+# %%
+exercises.show_source(mtl.layers.linear_forward)
+exercises.show_source(mtl.layers.linear_backward)
+exercises.show_source(mtl.layers.relu_backward)
+
+# %% [markdown]
 # ## Each layer against numerical derivatives
 #
 # CS231n's recipe checks one layer at a time: feed random inputs forward, pick a random upstream
 # gradient `dout`, and compare the layer's backward with the numerical gradient of
 # $\sum \text{out} \odot \text{dout}$ (`mtl.eval_numerical_gradient_array`). The number printed is
 # the largest elementwise relative error, `mtl.relative_error`; in float64 a correct backward gives
-# something around $10^{-8}$ or smaller.
+# a small number (read the printed ones), a wrong one something near 1.
 
 # %%
 rng = np.random.default_rng(0)
@@ -135,6 +235,86 @@ for key in grads_model:
     print(f"  {key:>4}: max |ours - model's| = {np.max(np.abs(grads[key] - grads_model[key])):.1e}")
 
 # %% [markdown]
+# ## Two tasks, one trunk
+#
+# Now the heart of the lecture, small enough to write yourself: a shared trunk
+# $A^{[1]} = \text{ReLU}(W^{[1]} X + b^{[1]})$ and one logistic head per task, pedestrian and car,
+# $Z_p = W_p A^{[1]} + b_p$ and $Z_c = W_c A^{[1]} + b_c$, stacked into $Z^{[L]}$ of shape
+# $(2, m)$ for the masked cost. Backward, each head gets its own row of $dZ^{[L]}$, and the trunk
+# gets **both** heads' contributions:
+#
+# $$dA^{[1]} = W_p^T\, dZ_p + W_c^T\, dZ_c .$$
+#
+# That sum is multi-task learning's whole mechanism: the shared layer is trained by every task at
+# once. (The `SharedMLP` above does the same with one $4 \times n$ matrix $W^{[L]}$, whose product
+# $W^{[L]T} dZ^{[L]}$ is this sum over its rows.) `exercises.two_task_inputs()` gives a batch and
+# parameters with the keys used below; use the package's layers (`mtl.layers.*`) or your own.
+#
+# ### Exercise 4: the two-task forward pass
+#
+# <details><summary>Hint</summary>
+#
+# `A1, trunk_cache = mtl.layers.linear_relu_forward(X, params["W1"], params["b1"])`, then
+# `mtl.layers.linear_forward(A1, params["Wp"], params["bp"])` and the same with `Wc, bc`;
+# `ZL = np.vstack([Z_p, Z_c])`; keep the three caches for the backward pass.
+# </details>
+
+# %%
+X2, Y2, params2 = exercises.two_task_inputs()
+print("X:", X2.shape, " Y:", Y2.shape, " params:", {k: v.shape for k, v in params2.items()})
+
+
+def two_task_forward(X, params):
+    """X (n_x, m) -> ZL (2, m): row 0 the pedestrian head's logits, row 1 the car head's; and caches."""
+    ### START CODE HERE ### (≈ 5 lines)
+    # YOUR CODE HERE
+    raise NotImplementedError()
+    ### END CODE HERE ###
+    return ZL, caches
+
+
+# %%
+exercises.check_two_task_forward(two_task_forward)
+
+# %% [markdown]
+# ### Exercise 5: the two-task backward pass
+#
+# From $dZ^{[L]}$ (the masked cost's gradient, `mtl.masked_logistic_cost_and_grad(ZL, Y)[1]`),
+# return every gradient in a dict, `{"dW1", "db1", "dWp", "dbp", "dWc", "dbc"}`. The check compares
+# each one with a central-difference gradient (`mtl.eval_numerical_gradient_array` on the masked
+# cost) and prints the course's difference per parameter, the number `gradient_check`'s
+# `per_parameter` reports for a model. Try it once with only the pedestrian head's $dA^{[1]}$ to see
+# which parameters the check flags.
+#
+# <details><summary>Hint</summary>
+#
+# `trunk_cache, ped_cache, car_cache = caches`; `mtl.layers.linear_backward(dZL[0:1], ped_cache)`
+# gives `dA1_p, dWp, dbp` (slice with `0:1` to keep the row 2-d), the same with `dZL[1:2]` for the
+# car; `dA1 = dA1_p + dA1_c`; then `mtl.layers.linear_relu_backward(dA1, trunk_cache)` gives
+# `_, dW1, db1`.
+# </details>
+
+# %%
+def two_task_backward(dZL, caches):
+    """dZL (2, m) -> {"dW1", "db1", "dWp", "dbp", "dWc", "dbc"}, the trunk getting both heads' dA1."""
+    ### START CODE HERE ### (≈ 6 lines)
+    # YOUR CODE HERE
+    raise NotImplementedError()
+    ### END CODE HERE ###
+    return grads
+
+
+# %%
+exercises.check_two_task_backward(two_task_backward, two_task_forward)
+
+# %% [markdown]
+# The package's fused LINEAR -> RELU backward, the function your trunk's last step calls (the
+# models call the same thing, through their backend):
+
+# %%
+exercises.show_source(mtl.layers.linear_relu_backward)
+
+# %% [markdown]
 # ## The whole-model gradient check
 #
 # The course's check nudges every parameter $\theta_k$ by $\pm\varepsilon$ and compares the
@@ -148,10 +328,10 @@ for key in grads_model:
 # How to read it:
 #
 # * below $2 \times 10^{-7}$ (the course's threshold, `result.passed`): the backward is right;
-# * a correct float64 backward typically lands around $10^{-9}$, give or take a factor of ten,
-#   with $\varepsilon = 10^{-7}$: what is left is the difference quotient's own error
+# * a correct float64 backward lands well below that threshold, not at 0: with
+#   $\varepsilon = 10^{-7}$ what is left is the difference quotient's own error
 #   ($\propto \varepsilon^2$) plus rounding error ($\propto 10^{-16}\,|J| / \varepsilon$), so the
-#   exact value depends on the sizes of $J$ and of the gradients;
+#   exact value depends on the sizes of $J$ and of the gradients (the run below prints its own);
 # * $10^{-3}$ and above: a bug. The per-parameter numbers say where.
 #
 # Read the number printed below against these bands.
@@ -262,12 +442,12 @@ fig.tight_layout()
 #   every layer below the last is shared, and its gradient sums the four tasks' contributions.
 # * Each layer's backward sits next to its forward in `mtl.layers` and is checked on its own with
 #   `eval_numerical_gradient_array`; the model's passes are those layers in a loop, nothing more.
-# * `mtl.gradient_check` runs the course's check in float64: below $2\times10^{-7}$ passes, around
-#   $10^{-9}$ is typical; in float32 the same check is meaningless.
+# * `mtl.gradient_check` runs the course's check in float64: below $2\times10^{-7}$ passes (a
+#   correct backward lands well below, not at 0); in float32 the same check is meaningless.
 # * A 1% error in one layer's backward gives a difference near $5\times10^{-3}$, and
 #   `per_parameter` names the layer.
 #
-# ## Exercises
+# ## More exercises (not graded)
 #
 # 1. Break the ReLU backward differently: use $\mathbb{1}[Z \ge 0]$ instead of $\mathbb{1}[Z > 0]$.
 #    Does the gradient check notice? When could it?
@@ -276,3 +456,6 @@ fig.tight_layout()
 # 3. Run `mtl.gradient_check` on a tiny `mtl.SharedCNN(input_shape=(16, 16, 3), conv_channels=(2,),
 #    hidden=(4,), dtype="float64")` with the images `data.X`. How long does it take, and what does
 #    `max_per_parameter` trade away?
+#
+# Next: [notebook 4](04_training_driving_scenes.ipynb) trains this network on street scenes. The
+# project's [README](../README.md) lists every tutorial.

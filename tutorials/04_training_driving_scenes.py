@@ -18,7 +18,7 @@
 #
 # **What we are about to do, and why.** Notebooks 1-3 built every piece: the label matrix with its
 # '?', the masked cost, a shared network whose gradients we trust. Now we train it the way the
-# course trains networks, with mini-batches and Adam, on thousands of synthetic street scenes, and
+# course trains networks, with mini-batches and Adam (you write both, in graded exercises), on thousands of synthetic street scenes, and
 # look at the result task by task, as the lecture asks: one network, four questions, how well is
 # each one answered? We watch learning curves per task, measure per-task precision and recall,
 # look at scenes with their predicted and true labels, and at the scenes the model gets most
@@ -31,6 +31,7 @@ import numpy as np
 import matplotlib.pyplot as plt
 
 import mtl_numpy as mtl
+from mtl_numpy import exercises  # the checks of this notebook's exercises
 from mtl_numpy.plotting import plot_learning_curves, plot_scenes
 
 # The test suite sets MTL_FAST=1: small data and few epochs, so that every notebook runs in
@@ -71,16 +72,92 @@ print(train, val, test, sep="\n")
 # with $\beta_1 = 0.9$, $\beta_2 = 0.999$, $\varepsilon = 10^{-8}$ and a learning rate $\alpha$ of
 # the order of $10^{-3}$.
 #
-# `mtl.training.random_mini_batches` is the shuffle-and-cut step `mtl.fit` uses. Check it on 10
-# examples and batches of 4: every example exactly once, last batch smaller.
+# Both are yours to write first. Complete each function between `### START CODE HERE ###` and
+# `### END CODE HERE ###`, run it, then the check under it (✓, or what is wrong and the expected
+# output; "not done yet" before you start). Hints are folded under each exercise; the answers are
+# in [solutions/04_training_driving_scenes.py](solutions/04_training_driving_scenes.py).
+#
+# ### Exercise 1: mini-batches
+#
+# Shuffle the columns of `X` and `Y` with **one** permutation (a '?' must stay with its example),
+# then cut them into batches of `batch_size` columns, the last one holding the leftovers.
+#
+# <details><summary>Hint</summary>
+#
+# `permutation = rng.permutation(m)`; `X_shuffled, Y_shuffled = X[:, permutation], Y[:, permutation]`;
+# then `[(X_shuffled[:, k:k + batch_size], Y_shuffled[:, k:k + batch_size]) for k in range(0, m, batch_size)]`.
+# </details>
 
 # %%
+def random_mini_batches(X, Y, batch_size=64, seed=0):
+    """X (n_x, m), Y (n_tasks, m) -> [(X_batch, Y_batch), ...], shuffled together, in batch_size columns."""
+    rng = np.random.default_rng(seed)
+    m = X.shape[1]
+    ### START CODE HERE ### (≈ 3 lines)
+    # YOUR CODE HERE
+    raise NotImplementedError()
+    ### END CODE HERE ###
+    return batches
+
+
+# %%
+exercises.check_random_mini_batches(random_mini_batches)
+
+# %% [markdown]
+# The package's version, the shuffle-and-cut step `mtl.fit` uses, differs in one way: it returns
+# the *indices* of each batch, not copies of the data, so the same code serves a column matrix
+# `X (n_x, m)` and images `X (m, n_H, n_W, n_C)`, and `fit` takes each batch's examples from the
+# (possibly GPU-resident) arrays only when it needs them. On 10 examples and batches of 4:
+
+# %%
+exercises.show_source(mtl.training.random_mini_batches)
 batches = mtl.training.random_mini_batches(10, 4, np.random.default_rng(0))
 print("batches:", [b.tolist() for b in batches])
 print("every example exactly once:", np.array_equal(np.sort(np.concatenate(batches)), np.arange(10)))
 print("batches per epoch on the training set:", len(mtl.training.random_mini_batches(m_train, 64, np.random.default_rng(0))))
 
 # %% [markdown]
+# ### Exercise 2: one Adam step by hand
+#
+# Update every parameter with the formulas above, bias correction included. `v` and `s` are dicts
+# keyed like the gradients (`"dW1"`, `"db1"`), zero before the first step; `t` counts the steps
+# from 1.
+#
+# <details><summary>Hint</summary>
+#
+# For each `key` (with `d = "d" + key`): `v[d] = beta1 * v[d] + (1 - beta1) * grads[d]`, the same for
+# `s` with `grads[d] ** 2` and `beta2`; `v_hat = v[d] / (1 - beta1 ** t)`,
+# `s_hat = s[d] / (1 - beta2 ** t)`; then
+# `params[key] = params[key] - learning_rate * v_hat / (np.sqrt(s_hat) + epsilon)`.
+# </details>
+
+# %%
+def adam_step(params, grads, v, s, t, learning_rate=0.01, beta1=0.9, beta2=0.999, epsilon=1e-8):
+    """One Adam update of every parameter; returns (params, v, s)."""
+    for key in params:
+        d = "d" + key
+        ### START CODE HERE ### (≈ 5 lines)
+        # YOUR CODE HERE
+        raise NotImplementedError()
+        ### END CODE HERE ###
+    return params, v, s
+
+
+# %%
+exercises.check_adam_step(adam_step)
+
+# %% [markdown]
+# The check runs three steps of your function beside `mtl.Adam` on the same gradients. Here is the
+# package's Adam. It computes the same update in a different order: it folds both bias corrections
+# into the step size and $\varepsilon$ (algebraically equal:
+# $\alpha \hat v / (\sqrt{\hat s} + \varepsilon) = \alpha_t v / (\sqrt{s} + \varepsilon_t)$ with
+# $\alpha_t = \alpha \sqrt{1-\beta_2^t} / (1-\beta_1^t)$, $\varepsilon_t = \varepsilon \sqrt{1-\beta_2^t}$),
+# keeps $t$, $v$ and $s$ inside the optimizer, and updates the parameters in place with reused
+# scratch arrays, because a model's `params` are live and a fresh array per operation costs time.
+
+# %%
+exercises.show_source(mtl.Adam)
+
 # ## Training
 #
 # The `SharedMLP` of notebook 3, wider: $3072 \to 256 \to 128 \to 4$. `mtl.fit` runs the loop above
@@ -109,8 +186,10 @@ fig = plot_learning_curves(history)
 # %% [markdown]
 # How to read them: a training cost that keeps falling while the validation cost stops falling (or
 # rises) is the course's *high variance*: the network is fitting the training scenes rather than
-# learning what a pedestrian looks like. The right panel shows that the tasks do not learn at the
-# same speed; the epoch with the lowest validation cost is printed below.
+# learning what a pedestrian looks like. A validation cost still falling at the last epoch says
+# instead that training stopped early. Which of the two this run shows is printed below (the epoch
+# with the lowest validation cost); the right panel shows that the tasks do not learn at the same
+# speed.
 
 # %%
 best = int(np.argmin(history.val_cost))
@@ -189,8 +268,9 @@ fig = plot_scenes(test.X[worst], test.Y_true[:, worst], Y_pred=AL_test[:, worst]
 #
 # A fully-connected network sees the image as 3072 unrelated numbers: a pedestrian on the left and
 # the same pedestrian on the right light up different weights, and every position has to be
-# learned separately from the examples that happen to put an object there. That is what the
-# learning curves show as high variance, and it is what the convolutions of notebook 5 fix.
+# learned separately from the examples that happen to put an object there. A convolution shares
+# its weights across positions; notebook 5 builds one and compares it with this MLP on the same
+# scenes.
 #
 # ## Summary
 #
@@ -204,11 +284,15 @@ fig = plot_scenes(test.X[worst], test.Y_true[:, worst], Y_pred=AL_test[:, worst]
 # * Error analysis on the worst scenes tells you which task and which kind of picture to work on
 #   next.
 #
-# ## Exercises
+# ## More exercises (not graded)
 #
 # 1. Train with `mtl.GradientDescent(learning_rate=0.1)` and with `mtl.Momentum(0.01)` instead of
 #    Adam for the same number of epochs, and plot the three training-cost curves on one axis.
 # 2. Change `batch_size` to 16 and to 512. What happens to the time per epoch
 #    (`history.seconds`) and to the validation cost after a fixed number of epochs?
-# 3. Use the epoch with the lowest validation cost: retrain for exactly that many epochs (early
-#    stopping) and compare the test metrics with the ones above.
+# 3. If the lowest validation cost came before the last epoch (printed above), retrain for exactly
+#    that many epochs (early stopping) and compare the test metrics with the ones above; if it came
+#    at the last epoch, train for more epochs until it stops falling, then do the same.
+#
+# Next: [notebook 5](05_convolutions_by_hand.ipynb), convolutions by hand. The project's
+# [README](../README.md) lists every tutorial.

@@ -20,9 +20,9 @@
 # four tasks share *low-level features*: edges, colours, blobs, that a pedestrian detector and a
 # car detector both need. In images, the layer that learns such features is the convolution: one
 # small filter, slid over every position, so that a feature learned in one corner works everywhere.
-# This notebook writes convolution and pooling the course's way, with loops (the teaching
-# versions in `mtl_numpy.backends.naive`), then as one matrix product (im2col, in
-# `mtl_numpy.conv`), checks that they agree and times them, checks the gradients, looks at
+# This notebook has you write convolution and pooling the course's way, with loops (graded
+# exercises; the package's teaching versions are in `mtl_numpy.backends.naive`), then the window
+# gathering of the fast version (im2col, in `mtl_numpy.conv`), checks that they agree and times them, checks the gradients, looks at
 # what the filters of a trained `SharedCNN` see in a street scene, and compares that CNN with the
 # MLP of notebook 4 on the same scenes.
 
@@ -40,6 +40,7 @@ except ImportError:  # a checkout from before mtl_numpy.conv: the same functions
     from mtl_numpy import convolution as conv
 from mtl_numpy.backends import naive
 from mtl_numpy.plotting import plot_learning_curves, plot_task_metrics
+from mtl_numpy import exercises  # the checks of this notebook's exercises
 from tutorial_utils import best_time
 
 # The test suite sets MTL_FAST=1: small data and few epochs, so that every notebook runs in
@@ -67,11 +68,146 @@ print("setting:", "fast (MTL_FAST=1)" if FAST else "full")
 # then a $2 \times 2$ max pool with stride 2, per conv layer.
 
 # %% [markdown]
-# ## The course's loops
+# ## The course's loops, by you
 #
-# `naive.zero_pad` adds the border, `naive.conv_single_step` is one filter on one window (an
-# elementwise product and a sum), and `naive.conv_forward` loops over examples, output rows, output
-# columns and filters, calling it once per output number.
+# Complete each function between `### START CODE HERE ###` and `### END CODE HERE ###`, run it,
+# then the check under it (✓, or what is wrong and the expected output; "not done yet" before you
+# start). Hints are folded under each exercise; the answers are in
+# [solutions/05_convolutions_by_hand.py](solutions/05_convolutions_by_hand.py).
+#
+# ### Exercise 1: `conv_single_step`
+#
+# One filter on one window: the elementwise product of the window and the filter, summed, plus the
+# filter's bias.
+#
+# <details><summary>Hint</summary>
+#
+# `np.sum(a_slice_prev * W) + b[0, 0, 0]` (`b` has shape $(1, 1, 1)$; index it to get a number).
+# </details>
+
+# %%
+def conv_single_step(a_slice_prev, W, b):
+    """a_slice_prev (f, f, n_C_prev), W (f, f, n_C_prev), b (1, 1, 1) -> Z, one number."""
+    ### START CODE HERE ### (≈ 2 lines)
+    # YOUR CODE HERE
+    raise NotImplementedError()
+    ### END CODE HERE ###
+    return Z
+
+
+# %%
+exercises.check_conv_single_step(conv_single_step)
+
+# %% [markdown]
+# ### Exercise 2: `conv_forward`, loop by loop
+#
+# Pad the input (`naive.zero_pad(A_prev, pad)` does it), compute $n_H, n_W$ with the formula above,
+# then loop over the examples $i$, the output rows $h$, the output columns $w$ and the filters $c$:
+# the window starts at row `stride * h` and column `stride * w`, and
+# `Z[i, h, w, c] = conv_single_step(window, W[:, :, :, c], b[:, :, :, c])`.
+#
+# <details><summary>Hint</summary>
+#
+# `n_H = (n_H_prev - f + 2 * pad) // stride + 1` (the same for `n_W`);
+# `Z = np.zeros((m, n_H, n_W, n_C))`; inside the four loops,
+# `a_slice_prev = A_prev_pad[i, vert_start:vert_start + f, horiz_start:horiz_start + f, :]`.
+# </details>
+
+# %%
+def conv_forward(A_prev, W, b, hparameters):
+    """A_prev (m, n_H_prev, n_W_prev, n_C_prev), W (f, f, n_C_prev, n_C), b (1, 1, 1, n_C),
+    hparameters {"stride", "pad"} -> Z (m, n_H, n_W, n_C), cache (A_prev, W, b, hparameters)."""
+    (m, n_H_prev, n_W_prev, n_C_prev) = A_prev.shape
+    (f, f, n_C_prev, n_C) = W.shape
+    stride, pad = hparameters["stride"], hparameters["pad"]
+    ### START CODE HERE ### (≈ 12 lines)
+    # YOUR CODE HERE
+    raise NotImplementedError()
+    ### END CODE HERE ###
+    cache = (A_prev, W, b, hparameters)
+    return Z, cache
+
+
+# %%
+exercises.check_conv_forward(conv_forward)
+
+# %% [markdown]
+# ### Exercise 3: `create_mask_from_window`
+#
+# Max pooling's backward sends each output's gradient to the position of its window's maximum.
+# Mark that position with `True`, and only one: when several entries tie for the maximum (a window
+# of zeros after a ReLU, for one), mark the **first** in row-major order.
+#
+# <details><summary>Hint</summary>
+#
+# `mask = np.zeros(x.shape, dtype=bool)`, then `mask.flat[np.argmax(x)] = True`: `np.argmax`
+# returns the first maximum of the flattened window.
+# </details>
+
+# %%
+def create_mask_from_window(x):
+    """x (f, f) -> mask (f, f) of bool, True at the first maximum of x only."""
+    ### START CODE HERE ### (≈ 2 lines)
+    # YOUR CODE HERE
+    raise NotImplementedError()
+    ### END CODE HERE ###
+    return mask
+
+
+# %%
+exercises.check_create_mask_from_window(create_mask_from_window)
+
+# %% [markdown]
+# ### Exercise 4: `pool_backward`
+#
+# Loop over the examples, output rows, output columns and channels; for each output, find its
+# window in `A_prev` and **add** (windows may overlap when the stride is smaller than $f$) to
+# `dA_prev`'s window: `mask * dA[i, h, w, c]` for max pooling, the gradient spread evenly,
+# `dA[i, h, w, c] / (f * f)` in every entry, for average pooling.
+#
+# <details><summary>Hint</summary>
+#
+# `A_prev, hparameters = cache`; `dA_prev = np.zeros(A_prev.shape)`; with
+# `vs, hs = stride * h, stride * w`, the window is `A_prev[i, vs:vs + f, hs:hs + f, c]` and the
+# update `dA_prev[i, vs:vs + f, hs:hs + f, c] += ...`.
+# </details>
+
+# %%
+def pool_backward(dA, cache, mode="max"):
+    """dA (m, n_H, n_W, n_C), cache (A_prev, hparameters {"f", "stride"}) -> dA_prev, A_prev's shape."""
+    A_prev, hparameters = cache
+    f, stride = hparameters["f"], hparameters["stride"]
+    m, n_H, n_W, n_C = dA.shape
+    ### START CODE HERE ### (≈ 11 lines)
+    # YOUR CODE HERE
+    raise NotImplementedError()
+    ### END CODE HERE ###
+    return dA_prev
+
+
+# %%
+exercises.check_pool_backward(pool_backward)
+
+# %% [markdown]
+# ### The package's loops
+#
+# The package's teaching versions, in `mtl_numpy/backends/naive.py`, are the oracle the fast
+# kernels are tested against. Where they differ from the course's code, and maybe from yours:
+# `create_mask_from_window` marks the *first* maximum only, where the course writes
+# `x == np.max(x)`, which sends the whole gradient to every tied position (a gradient $k$ times too
+# large in a window with $k$ ties, which after a ReLU is common); `conv_forward` computes the
+# output size with floor division `//` (the course's `int(x / stride)` rounds a negative number
+# the other way) and makes `Z` in the inputs' dtype; `conv_single_step` adds `b[0, 0, 0]` as a
+# NumPy scalar rather than through `float(b)`.
+
+# %%
+exercises.show_source(naive.create_mask_from_window)
+exercises.show_source(naive.conv_forward)
+
+# %% [markdown]
+# The package's loops on a small batch: `naive.zero_pad` adds the border,
+# `naive.conv_single_step` is one filter on one window, `naive.conv_forward` calls it once per
+# output number, and max pooling drops what does not fill a window.
 
 # %%
 rng = np.random.default_rng(1)
@@ -105,10 +241,60 @@ print("create_mask_from_window: \n", naive.create_mask_from_window(window).astyp
 # \; \underbrace{W}_{(f f n_{C,prev}) \times n_C} + b.$$
 #
 # The backward pass reuses it: $dW = \text{cols}^T dZ$ and $d\,\text{cols} = dZ\, W^T$, added back
-# onto the input (col2im). The fast functions have exactly the naive ones' signatures and caches;
-# check that every output agrees.
+# onto the input (col2im).
+#
+# ### Exercise 5: im2col
+#
+# Gather the windows: row $r = (i\, n_H + h)\, n_W + w$ of `cols` is the window under output
+# position $(i, h, w)$, flattened in the order $(u, v, k)$, rows of the window first, channels
+# last, which is the order of `W.reshape(f * f * n_C_prev, n_C)`. Loops over $h$ and $w$ are fine
+# (all the examples at once, `A_pad[:, ...]`); the package's version below has no Python loop.
+#
+# <details><summary>Hint</summary>
+#
+# For each `h, w`: `window = A_pad[:, stride * h:stride * h + f, stride * w:stride * w + f, :]`
+# has shape `(m, f, f, n_C_prev)`; `cols[:, h, w, :] = window.reshape(m, -1)` flattens it in
+# $(u, v, k)$ order.
+# </details>
 
 # %%
+def im2col(A_prev, f, stride, pad):
+    """A_prev (m, n_H_prev, n_W_prev, n_C_prev) -> cols (m * n_H * n_W, f * f * n_C_prev)."""
+    m, n_H_prev, n_W_prev, n_C_prev = A_prev.shape
+    n_H = (n_H_prev - f + 2 * pad) // stride + 1
+    n_W = (n_W_prev - f + 2 * pad) // stride + 1
+    A_pad = naive.zero_pad(A_prev, pad)
+    cols = np.zeros((m, n_H, n_W, f * f * n_C_prev), dtype=A_prev.dtype)
+    ### START CODE HERE ### (≈ 4 lines)
+    # YOUR CODE HERE
+    raise NotImplementedError()
+    ### END CODE HERE ###
+    return cols.reshape(m * n_H * n_W, f * f * n_C_prev)
+
+
+# %%
+exercises.check_im2col(im2col)
+
+# %% [markdown]
+# With your `cols`, the whole convolution is one matrix product. (This cell waits for exercise 5.)
+
+# %%
+if exercises.check_im2col(im2col):
+    n_C = W.shape[3]
+    Z_matrix = (im2col(A_prev, 3, 1, 1) @ W.reshape(-1, n_C) + b.reshape(1, n_C)).reshape(Z_naive.shape)
+    print(f"cols @ W + b, reshaped to {Z_matrix.shape}: max |difference to the loops| = {np.max(np.abs(Z_matrix - Z_naive)):.1e}")
+else:
+    print("(exercise 5 is not done yet)")
+
+# %% [markdown]
+# The package's im2col does the gathering without a Python loop: it describes every window as a
+# strided *view* of the padded input (no copy), then copies that view once into a contiguous
+# array; it returns the 6-d array `(m, n_H, n_W, f, f, n_C_prev)`, whose reshape to your matrix is
+# free. The fast conv and pool functions have exactly the naive ones' signatures and caches; check
+# that every output agrees.
+
+# %%
+exercises.show_source(conv.im2col)
 cols = conv.im2col(A_prev, 3, 1, 1)
 print("im2col:", cols.shape, "-> as a matrix", cols.reshape(-1, 3 * 3 * 3).shape)
 
@@ -293,7 +479,7 @@ print(f"map {c_best}: max before pooling {A1[0, :, :, c_best].max():.3f}, after 
 #   that work at every position; its first-layer feature maps are the shared low-level features
 #   the lecture talks about.
 #
-# ## Exercises
+# ## More exercises (not graded)
 #
 # 1. Use `naive.conv_forward` with `{"stride": 2, "pad": 0}` on `A_prev`. Predict the output shape
 #    from the formula first, then check it, and check that `conv.conv_forward` agrees.
@@ -302,3 +488,7 @@ print(f"map {c_best}: max before pooling {A1[0, :, :, c_best].max():.3f}, after 
 # 3. Train a `SharedCNN` with `conv_channels=(4, 8)` and another with `(32, 64)` for the same number
 #    of epochs. How do the parameter counts, the time per epoch and the test average precision
 #    change? Relate it to the lecture's remark that multi-task learning needs a network big enough.
+#
+# Next: [notebook 6](06_when_multitask_helps.ipynb) puts this CNN to work on the lecture's
+# question of when multi-task learning helps. The project's [README](../README.md) lists every
+# tutorial.
