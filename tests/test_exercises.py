@@ -5,9 +5,9 @@ notebook derived from it, and checks that fail on the stub and pass on the answe
   by the stub) is right, and every learner's ``tutorials/NN_topic.py`` is what it gives;
 * every check in ``mtl_numpy.exercises`` reports "not done" on an unfilled stub, passes on the
   package's own code where the package has the same function, and names typical mistakes;
-* every solution notebook ``tutorials/solutions/NN_topic.py`` executes in the fast setting with
-  every check passing (the shipped notebooks, where every check reports "not done", are executed
-  by ``tests/test_notebooks.py``).
+* every solution notebook ``tutorials/solutions/NN_topic.py`` executes in the fast setting, top to
+  its last exercise, with every check passing (the shipped notebooks, where every check reports
+  "not done", are executed whole by ``tests/test_notebooks.py``).
 """
 import importlib.util
 import re
@@ -259,12 +259,26 @@ def test_show_source_prints_the_package_s_code(capsys):
 
 
 # -- the solution notebooks --------------------------------------------------------------------
+def _through_the_last_exercise(nb):
+    """``nb`` cut after its last cell that uses ``exercises``: the cells after it are the shipped
+    notebook's, already executed by tests/test_notebooks.py, and must not call a learner's function
+    (checked here), so running them again with the solutions would test nothing new."""
+    last = max(k for k, cell in enumerate(nb.cells) if cell.cell_type == "code" and "exercises." in cell.source)
+    learner_call = re.compile(r"(?<![.\w])(" + "|".join(map(re.escape, EXERCISES)) + r")\(")
+    late = [(k, m.group(1)) for k, cell in enumerate(nb.cells[last + 1:], start=last + 1)
+            if cell.cell_type == "code" for m in [learner_call.search(cell.source)] if m]
+    assert not late, f"cells after the last exercise call a learner's function: {late}"
+    nb.cells = nb.cells[:last + 1]
+    return nb
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("source", SOURCES, ids=SOURCE_IDS)
 def test_solution_notebook_passes_every_check(source, fast_kernel_env):
+    """The notebook with the answers filled in, top to its last exercise: every check passes."""
     jupytext = pytest.importorskip("jupytext", reason="jupytext reads the solution sources")
 
-    nb = execute_notebook(jupytext.read(str(source)), f"solutions/{source.name}")
+    nb = execute_notebook(_through_the_last_exercise(jupytext.read(str(source))), f"solutions/{source.name}")
     expected = [("✓", name) for name, ex in EXERCISES.items() if ex.notebook == source.stem]
     reports = check_reports(nb)
     assert expected and sorted(set(reports)) == sorted(expected), (
