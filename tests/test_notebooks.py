@@ -4,7 +4,9 @@
   format, the file a person edits) and has exactly the cells jupytext reads from it;
 * every notebook is stored without outputs and without execution counts;
 * every notebook executes without error in the fast setting (``MTL_FAST=1``), in a fresh
-  ``python3`` kernel running this interpreter, with ``tutorials/`` as its working directory.
+  ``python3`` kernel running this interpreter, with ``tutorials/`` as its working directory;
+  there every exercise check reports "not done yet", and every result the text quotes (a number
+  with three or more decimals) is printed by a cell, from the run or from a stored full run.
 
 The exercise notebooks are also run with their solutions filled in: see ``tests/test_exercises.py``.
 """
@@ -124,6 +126,28 @@ def check_reports(nb):
     return CHECK_LINE.findall("\n".join(texts))
 
 
+# A result quoted in the text: a number with three or more decimals ("0.519", "−0.103").
+QUOTED_NUMBER = re.compile(r"(?<![\w.$])[−+-]?(\d+\.\d{3,})(?![\d])(?!\.\d)")
+
+
+def unprinted_numbers(nb):
+    """The numbers quoted in ``nb``'s markdown that neither its executed outputs nor its code show.
+
+    Every quoted result must be printed by the notebook (from this run, or from a stored full run
+    it reads): then a stored file that changes makes the quote fail here instead of going stale.
+    """
+    shown = []
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            shown.append(cell.source)
+            for out in cell.get("outputs", []):
+                shown.append(out.get("text", "") or out.get("data", {}).get("text/plain", ""))
+    shown = "\n".join(shown)
+    quoted = [m.group(1) for cell in nb.cells if cell.cell_type == "markdown"
+              for m in QUOTED_NUMBER.finditer(cell.source)]
+    return sorted({number for number in quoted if not re.search(rf"(?<![\d.]){re.escape(number)}(?!\d)", shown)})
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_notebook_executes(path, fast_kernel_env):
@@ -137,4 +161,9 @@ def test_notebook_executes(path, fast_kernel_env):
     assert sorted(set(reports)) == sorted(expected), (
         f"{path.name} as shipped: every exercise's check should report not done (…); "
         f"got {reports}, expected {expected}"
+    )
+    unprinted = unprinted_numbers(nb)
+    assert not unprinted, (
+        f"{path.name} quotes numbers that none of its cells prints (nor its code holds): {unprinted}; "
+        "print them from the run or from the stored file, or reword"
     )

@@ -200,3 +200,6 @@ fig = plot_label_matrix(data.Y[:, :32], tasks=data.tasks)
 # 3. Four yes/no tasks could also be written as *one* softmax over the $2^4 = 16$ combinations.
 #    Why is that a bad idea when there are 20 tasks, and what would an image with one '?' label
 #    become in that encoding?
+#
+# Next: [notebook 2](02_masked_cost.ipynb), the masked cost. The project's [README](../README.md)
+# lists every tutorial.

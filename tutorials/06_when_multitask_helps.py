@@ -32,16 +32,16 @@
 # next to tasks with many, with a shuffle control) and `network_size` (the gain from sharing
 # against the width of the shared network). In between, `masking` asks how to use the examples
 # that carry a '?': the lecture's masked sum is what lets every partly labelled image count for the
-# tasks it does answer. We run each experiment, print its table, draw its figure, set it beside the
-# stored full run, and compare with what the lecture predicts, including where the results
-# disagree with it.
+# tasks it does answer. For each experiment we first print the stored full run and compare it with
+# what the lecture predicts, including where the results disagree with it; then we run the
+# experiment here and draw its figure.
 #
 # In the fast setting (`MTL_FAST=1`) every experiment runs in seconds, on two seeds, a few hundred
 # scenes and a narrow network (the settings are printed with each table): its numbers are
 # illustrations, noisy by design, and say nothing either way about the lecture's claims. The
 # conclusions come from the full setting, which docs/experiments.md discusses. Its results are
 # stored in `docs/figures/NAME.json`, written by `python -m mtl_numpy.experiments all --out
-# docs/figures`; where this checkout has them, the notebook loads each one and prints it next to
+# docs/figures`; where this checkout has them, the notebook loads each one and prints it before
 # this run's table. Running the full setting here (`MTL_FAST` unset) takes minutes per experiment:
 # the wall times of the stored run are in `docs/figures/timings_all.json`, printed below.
 
@@ -134,22 +134,8 @@ for label, (width, T, copies) in {"one multi-task network, width w": (w, 4, 1),
 # ones, and better the scarcer the labels, because what it learns for one task (edges, the road,
 # what a red object looks like) is useful for the others.
 
-# %%
-sharing = experiments.sharing.run(fast=FAST, progress=not FAST)
-print("settings:", sharing.settings, f"\n({sharing.seconds:.1f} s)\n")
-print(sharing.to_markdown("accuracy"))
-print("\nparameters:", sharing.notes["parameters"])
-for frac in sharing.params:
-    rows = {cond: sharing.get(cond, "mean", "accuracy", frac) for cond in sharing.conditions}
-    print(f"labelled {frac:g}, accuracy averaged over the four tasks: "
-          + ", ".join(f"{cond} {r.mean:.3f} ± {r.std:.3f}" for cond, r in rows.items()))
-
-# %%
-fig = experiments.plot(sharing)
-
 # %% [markdown]
-# One panel per labelled fraction, bars grouped by task; the error bars are the spread over seeds.
-# The stored full run, if this checkout has it, with the settings it ran with and the comparisons
+# The stored full run first, if this checkout has it, with the settings it ran with and the comparisons
 # that matter: the mean over the four tasks at each labelled fraction, and the hardest and easiest
 # tasks on their own:
 
@@ -183,15 +169,45 @@ else:
 # within about 0.01 of the mean accuracy of four single-task networks of its width, which have four
 # times its parameters, and ties the four half-width networks that have about as many parameters
 # as it.
-# The deficit of the multi-task network shrinks as the labels get scarcer (the `multi - single`
-# column), the direction the lecture predicts, and the task that gains most is the hardest one: at
-# the smallest fraction the single-task pedestrian networks are at chance (0.519) while the
-# multi-task one reaches 0.568. The easiest task pays: traffic light drops from 0.899 alone to 0.857
+# Read the `multi - single` column against the `±` beside it: with every label the multi-task
+# network is behind by a margin larger than both spreads; from a tenth of the labels down the
+# difference is smaller than the spreads, no difference resolved. That is the direction the
+# lecture predicts (sharing matters more when labels are scarce), but what the run resolves is a
+# small deficit with every label, not a gain with few. Task by task the differences are larger:
+# the hardest task gains, at the smallest fraction the single-task pedestrian networks are at
+# chance (0.519) while the multi-task one reaches 0.568, more than either spread. The easiest task pays: traffic light drops from 0.899 alone to 0.857
 # shared at that fraction. **Where it disagrees with the lecture:** no labelled fraction gives the
 # multi-task network a clear win on the mean. The likely reasons docs/experiments.md gives: the four
 # objects are independent and look nothing alike, so what they share is generic (edges, colour
 # blobs) and cheap to learn from a few hundred examples; and one width-16 trunk for four tasks is
 # close to its capacity (condition 3 below).
+
+# %% [markdown]
+# ### This run
+#
+# The same experiment in this notebook's setting, with its figure. With `MTL_FAST=1` (the setting
+# the test suite uses) it is a **smoke test**: a few hundred scenes, small networks, two seeds, too
+# little for any conclusion; its numbers show that the code runs, not what sharing does. Run the
+# notebook without `MTL_FAST` for the full setting (minutes), which is what the stored run above
+# is.
+
+# %%
+print("this run:", "a smoke test (MTL_FAST=1): too small for conclusions; read the stored full run above"
+      if FAST else "the full setting")
+sharing = experiments.sharing.run(fast=FAST, progress=not FAST)
+print("settings:", sharing.settings, f"\n({sharing.seconds:.1f} s)\n")
+print(sharing.to_markdown("accuracy"))
+print("\nparameters:", sharing.notes["parameters"])
+for frac in sharing.params:
+    rows = {cond: sharing.get(cond, "mean", "accuracy", frac) for cond in sharing.conditions}
+    print(f"labelled {frac:g}, accuracy averaged over the four tasks: "
+          + ", ".join(f"{cond} {r.mean:.3f} ± {r.std:.3f}" for cond, r in rows.items()))
+
+# %%
+fig = experiments.plot(sharing)
+
+# %% [markdown]
+# One panel per labelled fraction, bars grouped by task; the error bars are the spread over seeds.
 
 # %% [markdown]
 # ## Condition 2: the other tasks have much more data
@@ -222,19 +238,8 @@ print("labelled examples per task:", dict(zip(part.tasks, (~np.isnan(part.Y)).su
 # `gain_shuffled` are the paired differences from `single_task`. The lecture predicts `gain` > 0
 # when the focus task is poor and the others rich, and `gain_shuffled` ≈ 0.
 
-# %%
-amounts = experiments.data_amounts.run(fast=FAST, progress=not FAST)
-print("settings:", amounts.settings, f"\n({amounts.seconds:.1f} s)")
-print("labelled focus examples per seed:", amounts.notes["focus_labels"], "\n")
-print(amounts.to_markdown("accuracy"))
-print()
-focus = amounts.tasks[0]
-for f in amounts.params:
-    g, gs = amounts.get("gain", focus, "accuracy", f), amounts.get("gain_shuffled", focus, "accuracy", f)
-    print(f"{focus} labelled fraction {f:g}: gain {g.mean:+.3f} ± {g.std:.3f}, shuffled control {gs.mean:+.3f} ± {gs.std:.3f}")
-
-# %%
-fig = experiments.plot(amounts)
+# %% [markdown]
+# The stored full run first:
 
 # %%
 stored = FIGURES / "data_amounts.json"
@@ -255,8 +260,7 @@ else:
 
 # %% [markdown]
 # Read the printed gains line by line: is `gain` above zero by more than its spread, and does the
-# shuffled control stay near zero? In the fast setting (two seeds, a few hundred scenes) the spread
-# is as large as any effect; the stored full run is the one to draw conclusions from, and it shows
+# shuffled control stay near zero? The stored full run shows
 # **the opposite of the lecture's claim** (docs/experiments.md, section 3). The other tasks' labels
 # *hurt* the focus task, and hurt it most when it has fewest labels: every `gain` printed for the
 # stored run is negative, from −0.103 at 1% of the labels to −0.010 with all of them. The shuffle
@@ -267,6 +271,31 @@ else:
 # pedestrians, cars and stop signs, and for those tasks a traffic light is clutter to be ignored.
 # The lecture's first condition, tasks that benefit from *shared* lower-level features, is not met
 # by a traffic light next to the other three objects; its second condition alone is not enough.
+
+# %% [markdown]
+# ### This run
+#
+# The same experiment in this notebook's setting, with its figure. With `MTL_FAST=1` (the setting
+# the test suite uses) it is a **smoke test**: two seeds and a few hundred scenes, too little for
+# any conclusion; its numbers show that the code runs, not what the other tasks' labels do. Run the
+# notebook without `MTL_FAST` for the full setting (minutes), which is what the stored run above
+# is.
+
+# %%
+print("this run:", "a smoke test (MTL_FAST=1): too small for conclusions; read the stored full run above"
+      if FAST else "the full setting")
+amounts = experiments.data_amounts.run(fast=FAST, progress=not FAST)
+print("settings:", amounts.settings, f"\n({amounts.seconds:.1f} s)")
+print("labelled focus examples per seed:", amounts.notes["focus_labels"], "\n")
+print(amounts.to_markdown("accuracy"))
+print()
+focus = amounts.tasks[0]
+for f in amounts.params:
+    g, gs = amounts.get("gain", focus, "accuracy", f), amounts.get("gain_shuffled", focus, "accuracy", f)
+    print(f"{focus} labelled fraction {f:g}: gain {g.mean:+.3f} ± {g.std:.3f}, shuffled control {gs.mean:+.3f} ± {gs.std:.3f}")
+
+# %%
+fig = experiments.plot(amounts)
 
 # %% [markdown]
 # ## Using every partly labelled example: the masked cost
@@ -286,28 +315,8 @@ else:
 # `zero_filled`, that is $-q/2$ for these scenes, where every object is present with probability
 # $p = 1/2$).
 
-# %%
-masking = experiments.masking.run(fast=FAST, progress=not FAST)
-print("settings:", masking.settings, f"\n({masking.seconds:.1f} s)\n")
-m_train = masking.settings["m_train"]
-for q, kept in masking.notes["fully_labelled_examples"].items():
-    print(f"missing rate {float(q):.1f}: fully labelled examples kept by 'dropped' {kept} of {m_train}"
-          f"   (expected (1 - q)^4 m = {(1 - float(q)) ** 4 * m_train:.0f})")
-print()
-print(masking.to_markdown("bias"))
-print()
-print(masking.to_markdown("accuracy"))
-
-# %%
-fig = experiments.plot(masking)
-
 # %% [markdown]
-# At missing rate 0 the three conditions are the same training run (the tables agree exactly). As
-# the rate grows, compare the `bias` rows and the left panel: filling with 0 pushes every task's
-# mean probability down, the systematic error of notebook 2, which no amount of data removes;
-# the masked cost has no such push. `dropped` keeps only true labels, so it has no systematic bias
-# either, but it trains on few examples (the counts printed above) and its numbers are
-# correspondingly noisy. The stored full run, averaged over the four tasks (with the range over
+# The stored full run first, averaged over the four tasks (with the range over
 # tasks in brackets):
 
 # %%
@@ -338,6 +347,41 @@ else:
 # unbiased and uses all the data.
 
 # %% [markdown]
+# ### This run
+#
+# The same experiment in this notebook's setting, with its figure. With `MTL_FAST=1` (the setting
+# the test suite uses) it is a **smoke test**: a few hundred scenes and few missing rates, too
+# little for any conclusion; its numbers show that the code runs, not what masking does. Run the
+# notebook without `MTL_FAST` for the full setting (minutes), which is what the stored run above
+# is.
+
+# %%
+print("this run:", "a smoke test (MTL_FAST=1): too small for conclusions; read the stored full run above"
+      if FAST else "the full setting")
+masking = experiments.masking.run(fast=FAST, progress=not FAST)
+print("settings:", masking.settings, f"\n({masking.seconds:.1f} s)\n")
+m_train = masking.settings["m_train"]
+for q, kept in masking.notes["fully_labelled_examples"].items():
+    print(f"missing rate {float(q):.1f}: fully labelled examples kept by 'dropped' {kept} of {m_train}"
+          f"   (expected (1 - q)^4 m = {(1 - float(q)) ** 4 * m_train:.0f})")
+print()
+print(masking.to_markdown("bias"))
+print()
+print(masking.to_markdown("accuracy"))
+
+# %%
+fig = experiments.plot(masking)
+
+
+# %% [markdown]
+# At missing rate 0 the three conditions are the same training run (the tables agree exactly). As
+# the rate grows, compare the `bias` rows and the left panel: filling with 0 pushes every task's
+# mean probability down, the systematic error of notebook 2, which no amount of data removes;
+# the masked cost has no such push. `dropped` keeps only true labels, so it has no systematic bias
+# either, but it trains on few examples (the counts printed above) and its numbers are
+# correspondingly noisy.
+
+# %% [markdown]
 # ## Condition 3: a big enough network (Caruana)
 #
 # `experiments.network_size.run` sweeps the width $w$ of the CNN (every layer shared). For each
@@ -350,30 +394,13 @@ else:
 # lecture quotes it: with a network too small for all the tasks, the tasks compete for its few
 # units and sharing hurts; with a network big enough, it does not.
 
-# %%
-size = experiments.network_size.run(fast=FAST, progress=not FAST)
-print("settings:", size.settings, f"\n({size.seconds:.1f} s)\n")
-print(size.to_markdown("accuracy"))
-
-# %%
-fig = experiments.plot(size)
-
 # %% [markdown]
-# One panel per labelled fraction: the gain from sharing per task against the width (log scale);
-# the last panel: the absolute accuracy of both, averaged over tasks. The same average, multi-task
-# minus single-task per width, for this run and for the stored full run, with the task that loses
-# most and the single-task networks' own accuracy:
+# The stored full run first: multi-task minus single-task accuracy per width, averaged over the
+# tasks, with the task that loses most and the single-task networks' own accuracy:
 
 # %%
-runs = {"this run": size}
-stored = FIGURES / "network_size.json"
-if stored.exists():
-    runs["stored full run"] = experiments.ExperimentResult.from_json(stored)
-    print(f"stored full run, {runs['stored full run'].seconds:.0f} s, settings {runs['stored full run'].settings}")
-    print("parameters (multi-task, four single-task) per width:", runs["stored full run"].notes["parameters"])
-else:
-    print("no stored full run here; make one with: python -m mtl_numpy.experiments network_size --out docs/figures")
-for label, res in runs.items():
+def print_widths(label, res):
+    """Multi-task minus single-task accuracy per width, with the task that loses most."""
     for frac in res.settings["labelled"]:
         diff = experiments.network_size.condition("multi_minus_single", frac)
         single = experiments.network_size.condition("single_task", frac)
@@ -384,6 +411,17 @@ for label, res in runs.items():
             worst = min((res.get(diff, task, "accuracy", w).mean, task) for task in res.tasks if task != "mean")
             print(f"  width {w:>3}: mean {d.mean:+.3f} ± {d.std:.3f}   worst task {worst[1]} {worst[0]:+.3f}"
                   f"   single-task accuracy {res.get(single, 'mean', 'accuracy', w).mean:.3f}")
+
+
+stored = FIGURES / "network_size.json"
+if stored.exists():
+    full = experiments.ExperimentResult.from_json(stored)
+    print(f"stored full run, {full.seconds:.0f} s, settings {full.settings}")
+    print("parameters (multi-task, four single-task) per width:", full.notes["parameters"])
+    print_widths("stored full run", full)
+else:
+    print("no stored full run here; make one with: python -m mtl_numpy.experiments network_size --out docs/figures")
+
 
 # %% [markdown]
 # What to look for: a clearly negative difference at the small widths (the shared network is too
@@ -400,7 +438,33 @@ for label, res in runs.items():
 # enough" to make one network as good as four of the same width with four times its parameters.
 # With 10% of the labels the single-task networks are limited by their data rather than their
 # size (their accuracy barely rises from width 4 to 32: 0.823 to 0.850), and the gap closes.
+
+# %% [markdown]
+# ### This run
 #
+# The same experiment in this notebook's setting, with its figure. With `MTL_FAST=1` (the setting
+# the test suite uses) it is a **smoke test**: few widths, small data, two seeds, too little for
+# any conclusion; its numbers show that the code runs, not what the width does. Run the notebook
+# without `MTL_FAST` for the full setting (minutes), which is what the stored run above is.
+
+# %%
+print("this run:", "a smoke test (MTL_FAST=1): too small for conclusions; read the stored full run above"
+      if FAST else "the full setting")
+size = experiments.network_size.run(fast=FAST, progress=not FAST)
+print("settings:", size.settings, f"\n({size.seconds:.1f} s)\n")
+print(size.to_markdown("accuracy"))
+
+# %%
+fig = experiments.plot(size)
+
+# %% [markdown]
+# One panel per labelled fraction: the gain from sharing per task against the width (log scale);
+# the last panel: the absolute accuracy of both, averaged over tasks.
+
+# %%
+print_widths("this run", size)
+
+# %% [markdown]
 # ## Summary
 #
 # * The lecture's three conditions are three experiments: `sharing` (one network or four, at
@@ -433,3 +497,7 @@ for label, res in runs.items():
 #    width $w$ with the single-task networks of width $w/2$ (equal total parameters, as
 #    `single_task_quarter` does), for both labelled fractions. Which way does the curve move, and
 #    does Caruana's shape survive?
+#
+# Next: [notebook 7](07_transfer_learning.ipynb), transfer learning. The experiments and their
+# full runs are written up in [docs/experiments.md](../docs/experiments.md); the project's
+# [README](../README.md) lists every tutorial.

@@ -52,7 +52,7 @@ import numpy as np
 import matplotlib.pyplot as plt
 
 import mtl_numpy as mtl
-from tutorial_utils import best_time
+from tutorial_utils import repeat_times
 
 # The test suite sets MTL_FAST=1: small data and few epochs, so that every notebook runs in
 # seconds. Run by hand (MTL_FAST unset) for the full setting the text describes.
@@ -157,10 +157,13 @@ for name in backends:
 # ## Timing the kernel
 #
 # On a CPU, the standard library is enough: `timeit.repeat` runs a function `number` times per
-# repeat, and we keep the **best** of several repeats (the others were slowed by something else
-# on the machine; the minimum is the closest to what the code itself costs). Small calls run many
-# times per repeat, so that each timed block is long compared with the clock's resolution. Every
-# function is called once before timing (a warm-up: compiled, caches filled).
+# repeat (`repeat_times` in `tutorial_utils.py` divides by `number`), and we keep the **best** of
+# several repeats (the others were slowed by something else on the machine; the minimum is the
+# closest to what the code itself costs). Small calls run many times per repeat, so that each
+# timed block is long compared with the clock's resolution. Every function is called once before
+# timing (a warm-up: compiled, caches filled). Beside the best time we print the **spread**, the
+# slowest repeat over the fastest: when it is large, the machine was busy and a difference between
+# backends smaller than it is not a result.
 #
 # A GPU needs more care: CuPy calls return as soon as the work is *queued*, so a host clock around
 # them measures the queueing, not the work. `cupyx.profiler.benchmark` records CUDA events around
@@ -170,14 +173,17 @@ for name in backends:
 # %%
 cpu_backends = [name for name in backends if name != "cupy"]
 kernel_times = {name: {} for name in cpu_backends}
+spread = {}                                   # (what, backend, m) -> slowest repeat / fastest repeat
 for m in sizes:
     ZL, Y = np.ascontiguousarray(ZL_all[:, :m]), np.ascontiguousarray(Y_all[:, :m])
     for name in cpu_backends:
         f = lambda: mtl.masked_logistic_cost_and_grad(ZL, Y, backend=name)
         f()
-        kernel_times[name][m] = best_time(f, number=max(1, 200_000 // m), repeat=5)
+        times = repeat_times(f, number=max(1, 200_000 // m), repeat=5)
+        kernel_times[name][m], spread["cost", name, m] = min(times), max(times) / min(times)
     print(f"m = {m:>10,}: " + "   ".join(
-        f"{name} {kernel_times[name][m] * 1e3:9.3f} ms ({kernel_times[name][m] / m * 1e9:6.1f} ns/example)" for name in cpu_backends))
+        f"{name} {kernel_times[name][m] * 1e3:9.3f} ms ({kernel_times[name][m] / m * 1e9:6.1f} ns/example,"
+        f" spread x{spread['cost', name, m]:.2f})" for name in cpu_backends))
 
 # %%
 if "cupy" in backends:
@@ -232,9 +238,11 @@ for kind, batch_sizes in step_sizes.items():
                 reference[kind, m] = (J, grads["dW1"])
             J_ref, dW1_ref = reference[kind, m]
             step = lambda: optimizer.update(model.params, model.cost_and_grads(X, Y)[1])
-            step_times.setdefault((kind, name), {})[m] = best_time(step, repeat=repeat)
+            times = repeat_times(step, repeat=repeat)
+            step_times.setdefault((kind, name), {})[m], spread[kind, name, m] = min(times), max(times) / min(times)
             first_step.setdefault((kind, name), first)
             print(f"{kind} {name:<6} m = {m:>5}: first step {first * 1e3:8.1f} ms, then {step_times[kind, name][m] * 1e3:8.2f} ms/step"
+                  f" (spread x{spread[kind, name, m]:.2f})"
                   f"   check: cost {abs(J - J_ref) / J_ref:.0e}, dW1 {mtl.gradcheck.gradient_difference(grads['dW1'], dW1_ref):.0e}")
 
 # %%
@@ -263,14 +271,27 @@ else:
 
 # %% [markdown]
 # The same numbers as a table, in the form the benchmark prints (time per step, examples per
-# second, and the ratio to NumPy on the same model and batch size; below 1 is faster):
+# second, the ratio to NumPy on the same model and batch size, below 1 is faster, and the spread of
+# the repeats). The last column reads the ratio against the spreads of both timings: a ratio
+# further from 1 than the larger spread is a difference this run resolves; one closer is not.
 
 # %%
-print(f"| {'model':<5} | {'backend':<7} | {'m':>5} | {'ms/step':>9} | {'examples/s':>11} | {'time / numpy':>12} |")
-print(f"|{'-' * 7}|{'-' * 9}|{'-' * 6}:|{'-' * 10}:|{'-' * 12}:|{'-' * 13}:|")
+def verdict(name, ratio, noise):
+    """What a ratio to NumPy says, given the larger of the two timings' spreads."""
+    if name == "numpy":
+        return "(reference)"
+    if max(ratio, 1 / ratio) <= noise:
+        return "no difference resolved"
+    return "faster" if ratio < 1 else "slower"
+
+
+print(f"| {'model':<5} | {'backend':<7} | {'m':>5} | {'ms/step':>9} | {'examples/s':>11} | {'time / numpy':>12} | {'spread':>6} | {'this run says':<22} |")
+print(f"|{'-' * 7}|{'-' * 9}|{'-' * 6}:|{'-' * 10}:|{'-' * 12}:|{'-' * 13}:|{'-' * 7}:|{'-' * 24}|")
 for (kind, name), times in step_times.items():
     for m, t in times.items():
-        print(f"| {kind:<5} | {name:<7} | {m:>5} | {t * 1e3:>9.3f} | {m / t:>11,.0f} | {t / step_times[kind, 'numpy'][m]:>12.2f} |")
+        ratio = t / step_times[kind, "numpy"][m]
+        noise = max(spread.get((kind, name, m), 1.0), spread.get((kind, "numpy", m), 1.0))
+        print(f"| {kind:<5} | {name:<7} | {m:>5} | {t * 1e3:>9.3f} | {m / t:>11,.0f} | {ratio:>12.2f} | x{noise:>5.2f} | {verdict(name, ratio, noise):<22} |")
 print()
 for (kind, name), first in first_step.items():
     print(f"first {kind} step on {name:<6}: {first:6.2f} s")
@@ -310,8 +331,10 @@ fig.tight_layout()
 #   two-core machine waking the second thread can cost more than it saves.)
 # * **The training steps.** Most of a step is matrix products (the MLP) or convolutions as matrix
 #   products (the CNN), and both CPU backends call the same BLAS for them: any gap between the
-#   MLP lines comes from the rest of the step (bias + ReLU, the cost, Adam) or from noise (on a
-#   shared machine single timings jump; run the cell twice before believing a small gap). The CNN
+#   MLP lines comes from the rest of the step (bias + ReLU, the cost, Adam) or from noise. The
+#   table's last column says which gaps this run resolves; on a shared or busy machine the spreads
+#   are large and most gaps are not results (run the cell again, on a quiet machine, before
+#   believing one). The CNN
 #   is where Numba's own kernels (im2col, pooling, fused bias + ReLU) replace several NumPy passes
 #   each, and the gap between its lines shows what that buys.
 #
@@ -379,9 +402,18 @@ m_kernel, m_step = max(sizes), max(step_sizes["MLP"])
 fastest_cpu = {"masked cost + gradient": min(kernel_times[name][m_kernel] / m_kernel for name in cpu_backends),
                "MLP training step": min(step_times["MLP", name][m_step] / m_step for name in cpu_backends)}
 for what in gpu_overhead:
-    m_cross = gpu_overhead[what] / (fastest_cpu[what] - gpu_per_example[what])
+    saved = fastest_cpu[what] - gpu_per_example[what]          # what the GPU saves per example
+    m_cross = gpu_overhead[what] / saved if saved > 0 else np.inf
+    if not np.isfinite(m_cross):
+        order = "no batch size (it saves nothing per example)"
+    elif m_cross < 10:
+        order = "a few examples per call already"
+    else:
+        order = f"around 10^{np.log10(m_cross):.0f} examples per call"
     print(f"{what}: fastest CPU backend here {fastest_cpu[what] * 1e6:.4g} µs per example (at the largest m);"
-          f" a GPU with {gpu_overhead[what] * 1e6:.0f} µs of overhead per call would start to win at about m = {m_cross:,.0f}")
+          f" a GPU with {gpu_overhead[what] * 1e6:.0f} µs of overhead per call would start to win at {order}")
+print("(an estimate: assumed GPU costs against this machine's CPU times, which move with its load;"
+      " only the order of magnitude, and the gap between the two lines, mean anything)")
 
 # %% [markdown]
 # The orders of magnitude are the lesson, not the digits: a kernel that does little arithmetic per
@@ -443,7 +475,8 @@ shutil.rmtree(os.environ.pop("NUMBA_CACHE_DIR"), ignore_errors=True)
 # %% [markdown]
 # ## Summary
 #
-# * Time with the best of several repeats after a warm-up; check results before timing; on a GPU,
+# * Time with the best of several repeats after a warm-up, and print their spread: a difference
+#   smaller than the spread is not a result; check results before timing; on a GPU,
 #   time with CUDA events (`cupyx.profiler.benchmark`), never a host clock without a synchronize.
 # * Numba's first call compiles (the printed compile time); `cache=True` lets later processes load
 #   the machine code instead. Keep the first call out of every timing.
@@ -465,3 +498,6 @@ shutil.rmtree(os.environ.pop("NUMBA_CACHE_DIR"), ignore_errors=True)
 # 3. Train the `SharedCNN` of notebook 5 for one epoch with `backend="numpy"` and with
 #    `backend="numba"` (`mtl.fit(..., progress=False)`) and compare `history.seconds`. Is the ratio
 #    the one the CNN panel above predicts for `batch_size=64`?
+#
+# This is the last notebook. The project's [README](../README.md) lists them all, with the
+# benchmarks' results; `benchmarks/RESULTS.md` holds the full benchmark tables.

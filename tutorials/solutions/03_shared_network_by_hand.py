@@ -435,6 +435,7 @@ broken = mtl.gradient_check(broken_model, X, Y, epsilon=1e-7)
 print(broken)
 flagged = [key for key, d in broken.per_parameter.items() if d > broken.threshold]
 print("parameters over the threshold:", flagged)
+print(f"what a 1% scale error alone gives: ||0.01 g|| / ||2.01 g|| = {0.01 / 2.01:.3f}")
 
 # %%
 keys = list(result.per_parameter)
@@ -451,8 +452,9 @@ fig.tight_layout()
 # %% [markdown]
 # The overall difference fails, and the per-parameter differences point at the hidden layers'
 # weights, the only arrays the broken function touches; the biases and the output layer (whose
-# backward is `linear_backward`, not the broken one) still pass. A difference of about $0.005$ is
-# what a 1% scale error gives: $\lVert 0.01\,g \rVert / \lVert 2.01\,g \rVert \approx 0.005$.
+# backward is `linear_backward`, not the broken one) still pass. Compare the flagged differences
+# with what a 1% scale error gives on its own, $\lVert 0.01\,g \rVert / \lVert 2.01\,g \rVert$,
+# printed last.
 #
 # ## Summary
 #
@@ -462,7 +464,7 @@ fig.tight_layout()
 #   `eval_numerical_gradient_array`; the model's passes are those layers in a loop, nothing more.
 # * `mtl.gradient_check` runs the course's check in float64: below $2\times10^{-7}$ passes (a
 #   correct backward lands well below, not at 0); in float32 the same check is meaningless.
-# * A 1% error in one layer's backward gives a difference near $5\times10^{-3}$, and
+# * A 1% error in one layer's backward gives a difference near $0.01 / 2.01$, and
 #   `per_parameter` names the layer.
 #
 # ## More exercises (not graded)
