@@ -55,7 +55,7 @@ import matplotlib.pyplot as plt
 import mtl_numpy as mtl
 from mtl_numpy import experiments
 # Tables of an earlier full run, if this checkout has them (python -m mtl_numpy.experiments NAME --out docs/figures)
-from tutorial_utils import FIGURES
+from tutorial_utils import FIGURES, stored_run
 
 # The test suite sets MTL_FAST=1: small data and few epochs, so that every notebook runs in
 # seconds. Run by hand (MTL_FAST unset) for the full setting the text describes.
@@ -140,10 +140,8 @@ for label, (width, T, copies) in {"one multi-task network, width w": (w, 4, 1),
 # tasks on their own:
 
 # %%
-stored = FIGURES / "sharing.json"
-if stored.exists():
-    full = experiments.ExperimentResult.from_json(stored)
-    print(f"stored full run, {full.seconds:.0f} s, settings {full.settings}")
+full = stored_run("sharing")
+if full is not None:
     print("parameters:", full.notes["parameters"], "\n")
     print(full.to_markdown("accuracy"))
     print("\naccuracy averaged over the four tasks:")
@@ -157,8 +155,6 @@ if stored.exists():
         for frac in full.params:
             multi, single = (full.get(cond, task, "accuracy", frac) for cond in ("multi_task", "single_task"))
             print(f"  labelled {frac:>4g}: {multi.mean:.3f} ± {multi.std:.3f} vs {single.mean:.3f} ± {single.std:.3f}")
-else:
-    print("no stored full run here; make one with: python -m mtl_numpy.experiments sharing --out docs/figures")
 
 # %% [markdown]
 # How to read the tables: compare `multi_task` with `single_task` task by task, and look at the
@@ -242,10 +238,8 @@ print("labelled examples per task:", dict(zip(part.tasks, (~np.isnan(part.Y)).su
 # The stored full run first:
 
 # %%
-stored = FIGURES / "data_amounts.json"
-if stored.exists():
-    full = experiments.ExperimentResult.from_json(stored)
-    print(f"stored full run, {full.seconds:.0f} s, settings {full.settings}")
+full = stored_run("data_amounts")
+if full is not None:
     print("labelled focus examples per seed:", full.notes["focus_labels"], "\n")
     print(full.to_markdown("accuracy"))
     print()
@@ -255,8 +249,6 @@ if stored.exists():
         multi, shuffled = full.get("multi_task", focus, "accuracy", f), full.get("multi_task_shuffled", focus, "accuracy", f)
         print(f"{focus} labelled fraction {f:>4g}: gain {g.mean:+.3f} ± {g.std:.3f}, shuffled control {gs.mean:+.3f} ± {gs.std:.3f}"
               f"   (multi_task {multi.mean:.3f}, multi_task_shuffled {shuffled.mean:.3f})")
-else:
-    print("no stored full run here; make one with: python -m mtl_numpy.experiments data_amounts --out docs/figures")
 
 # %% [markdown]
 # Read the printed gains line by line: is `gain` above zero by more than its spread, and does the
@@ -320,10 +312,8 @@ fig = experiments.plot(amounts)
 # tasks in brackets):
 
 # %%
-stored = FIGURES / "masking.json"
-if stored.exists():
-    full = experiments.ExperimentResult.from_json(stored)
-    print(f"stored full run, {full.seconds:.0f} s, settings {full.settings}")
+full = stored_run("masking")
+if full is not None:
     print("fully labelled training scenes per seed:", full.notes["fully_labelled_examples"], "\n")
     for metric in ("bias", "accuracy"):
         print(f"{metric}, mean over the four tasks [lowest task, highest task]:")
@@ -334,8 +324,6 @@ if stored.exists():
                 fmt = "+.3f" if metric == "bias" else ".3f"
                 cells.append(f"{cond} {np.mean(values):{fmt}} [{min(values):{fmt}}, {max(values):{fmt}}]")
             print(f"  missing {q:.1f}: " + "   ".join(cells))
-else:
-    print("no stored full run here; make one with: python -m mtl_numpy.experiments masking --out docs/figures")
 
 # %% [markdown]
 # Here the full run is the lecture, quantitatively (docs/experiments.md, section 4). Masking keeps
@@ -413,14 +401,10 @@ def print_widths(label, res):
                   f"   single-task accuracy {res.get(single, 'mean', 'accuracy', w).mean:.3f}")
 
 
-stored = FIGURES / "network_size.json"
-if stored.exists():
-    full = experiments.ExperimentResult.from_json(stored)
-    print(f"stored full run, {full.seconds:.0f} s, settings {full.settings}")
+full = stored_run("network_size")
+if full is not None:
     print("parameters (multi-task, four single-task) per width:", full.notes["parameters"])
     print_widths("stored full run", full)
-else:
-    print("no stored full run here; make one with: python -m mtl_numpy.experiments network_size --out docs/figures")
 
 
 # %% [markdown]

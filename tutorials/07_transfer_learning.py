@@ -45,7 +45,7 @@ import matplotlib.pyplot as plt
 import mtl_numpy as mtl
 from mtl_numpy import experiments
 # Tables of an earlier full run, if this checkout has them (python -m mtl_numpy.experiments NAME --out docs/figures)
-from tutorial_utils import FIGURES
+from tutorial_utils import stored_run
 
 # The test suite sets MTL_FAST=1: small data and few epochs, so that every notebook runs in
 # seconds. Run by hand (MTL_FAST unset) for the full setting the text describes.
@@ -203,14 +203,10 @@ def print_transfer(label, res):
                     f", {c} {r[0].mean:.3f} ({r[0].mean - s:+.3f})" for c, r in rows.items() if c != "scratch"))
 
 
-stored = FIGURES / "transfer.json"
-if stored.exists():
-    full = experiments.ExperimentResult.from_json(stored)
-    print(f"stored full run, {full.seconds:.0f} s, settings {full.settings}\n")
+full = stored_run("transfer")
+if full is not None:
     print(full.to_markdown("accuracy"))
     print_transfer("stored full run", full)
-else:
-    print("no stored full run here; make one with: python -m mtl_numpy.experiments transfer --out docs/figures")
 
 
 # %% [markdown]

@@ -42,7 +42,7 @@ import matplotlib.pyplot as plt
 import mtl_numpy as mtl
 from mtl_numpy import experiments
 # Tables of an earlier full run, if this checkout has them (python -m mtl_numpy.experiments NAME --out docs/figures)
-from tutorial_utils import FIGURES
+from tutorial_utils import stored_run
 
 # The test suite sets MTL_FAST=1: small data and few epochs, so that every notebook runs in
 # seconds. Run by hand (MTL_FAST unset) for the full setting the text describes.
@@ -136,10 +136,8 @@ fig.tight_layout()
 # and their mean, accuracy against the number of training scenes, log scale):
 
 # %%
-stored = FIGURES / "end_to_end.json"
-if stored.exists():
-    full = experiments.ExperimentResult.from_json(stored)
-    print(f"stored full run, {full.seconds:.0f} s, settings {full.settings}\n")
+full = stored_run("end_to_end")
+if full is not None:
     for m in full.params:
         p, e = full.get("pipeline", "mean", "accuracy", m), full.get("end_to_end", "mean", "accuracy", m)
         print(f"m = {m:>5}: pipeline {p.mean:.3f} ± {p.std:.3f}, end-to-end {e.mean:.3f} ± {e.std:.3f}  (difference {e.mean - p.mean:+.3f})")
@@ -150,8 +148,6 @@ if stored.exists():
         print(f"pedestrian, m = {m:>5}: pipeline {p.mean:.3f} ± {p.std:.3f}, end-to-end {e.mean:.3f} ± {e.std:.3f}")
     print("on pedestrian, end-to-end ahead (by the mean) from m =", experiments.end_to_end.crossover(full, task="pedestrian"))
     fig = experiments.plot(full)
-else:
-    print("no stored full run here; make one with: python -m mtl_numpy.experiments end_to_end --out docs/figures")
 
 # %% [markdown]
 # docs/experiments.md (section 6) reads the stored full run, made with

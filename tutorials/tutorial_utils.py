@@ -26,3 +26,20 @@ def repeat_times(f, number=1, repeat=5):
 def best_time(f, number=1, repeat=5):
     """The fastest of :func:`repeat_times`: the others were slowed by something else on the machine."""
     return min(repeat_times(f, number=number, repeat=repeat))
+
+
+def stored_run(name):
+    """The stored full run of experiment ``name`` (``docs/figures/NAME.json``), or None.
+
+    Prints the run's wall time and settings first, or, where this checkout has no stored run,
+    the command that makes one.
+    """
+    path = FIGURES / f"{name}.json"
+    if not path.exists():
+        print(f"no stored full run here; make one with: python -m mtl_numpy.experiments {name} --out docs/figures")
+        return None
+    from mtl_numpy.experiments import ExperimentResult
+
+    full = ExperimentResult.from_json(path)
+    print(f"stored full run, {full.seconds:.0f} s, settings {full.settings}\n")
+    return full

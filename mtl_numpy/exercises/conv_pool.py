@@ -117,8 +117,12 @@ def check_pool_backward(pool_backward):
                                        overwrite(dA, A_prev, hp, mode)})
         return "dA_prev is right for max and average pooling, overlapping windows and ties included"
 
-    return run("pool_backward", trial, "dA_prev equal to naive.pool_backward in the three cases "
-                                       '(max, stride 2; max, stride 1; average, stride 1)')
+    hp, mode = cases[1]
+    A, cache = naive.pool_forward(A_prev, hp, mode=mode)
+    first = naive.pool_backward(np.random.default_rng(13).standard_normal(A.shape), cache, mode=mode)
+    return run("pool_backward", trial, f"for max pooling with f = 2, stride 1: dA_prev[0, :3, :3, 0] = "
+                                       f"{fmt(first[0, :3, :3, 0])}; equal to naive.pool_backward in all three "
+                                       "cases (max with stride 2 and 1, average with stride 1)")
 
 
 @exercise(NOTEBOOK, "cols (m n_H n_W, f f n_C_prev) against the package's im2col for two "

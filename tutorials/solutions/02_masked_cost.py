@@ -380,7 +380,7 @@ probabilities = {}
 for name, Y_fit in ways.items():
     model = mtl.SharedMLP([X_train.shape[0], 64, 4], seed=0)
     mtl.fit(model, X_train, Y_fit, optimizer=mtl.Adam(learning_rate=1e-3), epochs=epochs,
-            batch_size=64, seed=0, progress=False)
+            batch_size=64, seed=0, progress=not FAST)
     probabilities[name] = model.predict_proba(X_test)
 
 base_rate = test.Y_true.mean(axis=1)

@@ -177,7 +177,7 @@ model = mtl.SharedMLP([X_train.shape[0], 256, 128, 4], seed=0)
 optimizer = mtl.Adam(learning_rate=1e-3)
 print(model, "|", model.n_parameters, "parameters |", optimizer)
 history = mtl.fit(model, X_train, train.Y, optimizer=optimizer, epochs=epochs, batch_size=64,
-                  validation=(X_val, val.Y), seed=0, progress=False, tasks=train.tasks)
+                  validation=(X_val, val.Y), seed=0, progress=not FAST, tasks=train.tasks)
 print(f"{history.epochs} epochs in {sum(history.seconds):.1f} s")
 for e in range(history.epochs):
     print(f"epoch {e + 1:>2}: train cost {history.train_cost[e]:.4f}   validation cost {history.val_cost[e]:.4f}")

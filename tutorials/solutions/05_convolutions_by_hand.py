@@ -412,9 +412,9 @@ print(cnn, "|", cnn.n_parameters, "parameters")
 print(mlp, "|", mlp.n_parameters, "parameters")
 
 history_cnn = mtl.fit(cnn, train.X, train.Y, optimizer=mtl.Adam(learning_rate=1e-3), epochs=epochs_cnn,
-                      batch_size=64, validation=(val.X, val.Y), seed=0, progress=False, tasks=train.tasks)
+                      batch_size=64, validation=(val.X, val.Y), seed=0, progress=not FAST, tasks=train.tasks)
 history_mlp = mtl.fit(mlp, train.flat(), train.Y, optimizer=mtl.Adam(learning_rate=1e-3), epochs=epochs_mlp,
-                      batch_size=64, validation=(val.flat(), val.Y), seed=0, progress=False, tasks=train.tasks)
+                      batch_size=64, validation=(val.flat(), val.Y), seed=0, progress=not FAST, tasks=train.tasks)
 print(f"CNN: {history_cnn.epochs} epochs in {sum(history_cnn.seconds):.1f} s;"
       f" MLP: {history_mlp.epochs} epochs in {sum(history_mlp.seconds):.1f} s")
 
