@@ -148,6 +148,17 @@ def unprinted_numbers(nb):
     return sorted({number for number in quoted if not re.search(rf"(?<![\d.]){re.escape(number)}(?!\d)", shown)})
 
 
+def test_unprinted_numbers_finds_a_quote_no_cell_prints():
+    nbformat = pytest.importorskip("nbformat", reason="nbformat builds the notebook")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("at chance (0.519) against 0.568, a gain of −0.103."),
+                nbformat.v4.new_code_cell("print(full.get(...))")]
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="pedestrian 0.519 ± 0.016\n")]
+    assert unprinted_numbers(nb) == ["0.103", "0.568"]
+    nb.cells[1].outputs[0].text += "0.568 -0.103\n"
+    assert unprinted_numbers(nb) == []
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_notebook_executes(path, fast_kernel_env):
