@@ -13,12 +13,8 @@ NOTEBOOK = "05_convolutions_by_hand"
 
 
 def _conv_math():
-    """The package's conv/pool math module (``mtl_numpy.conv``; ``mtl_numpy.convolution`` in a
-    checkout from before the restructuring of issue 11)."""
-    try:
-        from .. import conv
-    except ImportError:
-        from .. import convolution as conv
+    """The package's conv/pool math module, :mod:`mtl_numpy.conv`."""
+    from .. import conv
     return conv
 
 

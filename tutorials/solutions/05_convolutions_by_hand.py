@@ -34,10 +34,7 @@ import numpy as np
 import matplotlib.pyplot as plt
 
 import mtl_numpy as mtl
-try:  # the course's conv/pool math (im2col, col2im, forward/backward) on its own
-    from mtl_numpy import conv
-except ImportError:  # a checkout from before mtl_numpy.conv: the same functions, older home
-    from mtl_numpy import convolution as conv
+from mtl_numpy import conv  # the course's conv/pool math (im2col, col2im, forward/backward) on its own
 from mtl_numpy.backends import naive
 from mtl_numpy.plotting import plot_learning_curves, plot_task_metrics
 from mtl_numpy import exercises  # the checks of this notebook's exercises
