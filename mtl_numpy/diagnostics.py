@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 
-def _check_task_grads(G, name="G"):
+def check_task_grads(G, name="G"):
     """Validate a per-task gradient dict; return ``n_tasks``."""
     if not isinstance(G, dict) or not G:
         raise ValueError(f"{name} must be a non-empty dict {{parameter name: (n_tasks, *shape) array}}; "
@@ -67,7 +67,7 @@ def _check_task_grads(G, name="G"):
     return n_tasks
 
 
-def _check_names(names, G, name="shared"):
+def check_param_names(names, G, name="shared"):
     """``names`` as a tuple of keys of ``G`` (``None``: every key, in ``G``'s order)."""
     if names is None:
         return tuple(G)
@@ -80,7 +80,7 @@ def _check_names(names, G, name="shared"):
     return names
 
 
-def _check_counts(n_labelled, n_tasks):
+def check_task_counts(n_labelled, n_tasks):
     """``n_labelled`` as a host int64 array of shape ``(n_tasks,)``, or a ValueError."""
     counts = np.asarray(to_numpy(n_labelled))
     if (counts.shape != (n_tasks,) or not np.issubdtype(counts.dtype, np.number)
@@ -106,7 +106,7 @@ def present_tasks(G, present=None, n_labelled=None):
     With neither argument, a task counts as present when some entry of its gradient is non-zero
     (a task with no known label has an exactly zero gradient row, see ``task_costs_and_grads``).
     """
-    n_tasks = _check_task_grads(G)
+    n_tasks = check_task_grads(G)
     if present is not None:
         present = np.asarray(to_numpy(present))
         if present.shape != (n_tasks,) or present.dtype != np.bool_:
@@ -114,7 +114,7 @@ def present_tasks(G, present=None, n_labelled=None):
                              f"got dtype {present.dtype}, shape {present.shape}")
         return present.copy()
     if n_labelled is not None:
-        return _check_counts(n_labelled, n_tasks) > 0
+        return check_task_counts(n_labelled, n_tasks) > 0
     found = np.zeros(n_tasks, dtype=bool)
     for value in G.values():
         xp = get_array_module(value)
@@ -145,8 +145,8 @@ def gram_matrices(G, names=None):
     Inner products over several parameters add: the Gram matrix of the concatenated gradient is
     :math:`\sum_k K^{(k)}`.
     """
-    n_tasks = _check_task_grads(G)
-    names = _check_names(names, G, "names")
+    n_tasks = check_task_grads(G)
+    names = check_param_names(names, G, "names")
     out = {}
     for key in names:
         flat = G[key].reshape(n_tasks, -1)
@@ -335,8 +335,8 @@ def conflict_from_task_grads(G, shared=None, present=None, *, n_labelled=None, t
     where :math:`P` is the set of tasks present in the batch. Absent tasks get 0 everywhere
     (see the module docstring).
     """
-    n_tasks = _check_task_grads(G)
-    shared = _check_names(shared, G, "shared")
+    n_tasks = check_task_grads(G)
+    shared = check_param_names(shared, G, "shared")
     if tasks is None:
         tasks = tuple(f"task{t}" for t in range(n_tasks))
     else:

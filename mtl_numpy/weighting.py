@@ -79,7 +79,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .arrays import get_array_module, to_numpy
-from .diagnostics import _check_counts, _check_names, _check_task_grads, gram_matrices, present_tasks
+from .diagnostics import check_task_counts, check_param_names, check_task_grads, gram_matrices, present_tasks
 from .losses import check_normalize
 
 __all__ = [
@@ -149,14 +149,14 @@ class TaskBatch:
     @classmethod
     def build(cls, J_t, G, *, shared=None, present=None, n_labelled=None, m=None, normalize="examples"):
         """Validate the arguments of :meth:`Weighting.combine` (``ValueError`` naming the argument)."""
-        n_tasks = _check_task_grads(G)
+        n_tasks = check_task_grads(G)
         J = np.asarray(to_numpy(J_t), dtype=np.float64)
         if J.shape != (n_tasks,):
             raise ValueError(f"J_t must have shape (n_tasks,) = ({n_tasks},) like G's leading axis; got {J.shape}")
-        shared = _check_names(shared, G, "shared")
+        shared = check_param_names(shared, G, "shared")
         specific = tuple(k for k in G if k not in shared)
         normalize = check_normalize(normalize)
-        counts = None if n_labelled is None else _check_counts(n_labelled, n_tasks)
+        counts = None if n_labelled is None else check_task_counts(n_labelled, n_tasks)
         if m is not None:
             if isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < 1:
                 raise ValueError(f"m (the batch size) must be an int >= 1; got {m!r}")
