@@ -80,6 +80,7 @@ import numpy as np
 
 from .arrays import get_array_module, to_numpy
 from .diagnostics import check_task_counts, check_param_names, check_task_grads, gram_matrices, present_tasks
+from .labels import known_labels
 from .losses import check_normalize
 
 __all__ = [
@@ -111,8 +112,7 @@ def batch_counts(Y):
     shape = getattr(Y, "shape", None)
     if shape is None or len(shape) != 2:
         raise ValueError(f"Y must be an array of shape (n_tasks, m); got {shape if shape is not None else Y!r}")
-    xp = get_array_module(Y)
-    n_labelled = np.asarray(to_numpy((~xp.isnan(Y)).sum(axis=1)), dtype=np.int64)
+    n_labelled = np.asarray(to_numpy(known_labels(Y).sum(axis=1)), dtype=np.int64)
     return n_labelled, int(shape[1])
 
 

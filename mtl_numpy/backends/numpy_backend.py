@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import conv as _conv
 from .. import layers as _layers
+from ..labels import known_labels
 from ..conv import check_conv_args, check_pool_args, check_upstream
 from ..layers import (  # noqa: F401 - re-exported as this backend's kernels
     flatten_backward,
@@ -75,7 +76,7 @@ def masked_logistic_cost_and_grad(ZL, Y, normalize="examples"):
     '?' entries are replaced by 0 with ``where`` before any arithmetic, so no
     ``nan`` is ever multiplied (``0 * nan`` is ``nan``).
     """
-    known = ~np.isnan(Y)
+    known = known_labels(Y)
     n_known = int(np.count_nonzero(known))
     if n_known == 0:
         return 0.0, np.zeros_like(ZL)
