@@ -238,3 +238,16 @@ def test_summary_markdown_quotes_the_notes(result):
     for line, rho in zip(lines[2:], result.params):
         mean = result.notes["off_diagonal_gain"]["accuracy"][f"{rho:g}"]["mean"]
         assert line.startswith(f"| {rho:g} | {mean:+.3f} ± ")
+
+
+def test_docs_quote_the_stored_probe():
+    # docs/experiments.md prints the headline table of docs/figures/relatedness.json verbatim.
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    stored = root / "docs" / "figures" / "relatedness.json"
+    docs = root / "docs" / "experiments.md"
+    if not stored.exists() or not docs.exists():
+        pytest.skip("docs/ not in this checkout")
+    table = relatedness.summary_markdown(experiments.ExperimentResult.from_json(str(stored)))
+    assert table in docs.read_text()
