@@ -76,12 +76,19 @@ def test_paint_material_draws_the_two_colours_in_the_pattern():
 # --------------------------------------------------------------------------- #
 def _materials(rho, m=600, seed=0):
     """Materials of each object's components over ``m`` scenes: list of 4 int arrays (whether
-    the object is present or not: every scene draws all four)."""
-    used = []
-    driving._driving_scenes(m, 16, 0.0, seed, rho, 0.0, "random", used=used)
+    the object is present or not: every scene draws all four). Recorded from the generator's
+    own choice, ``driving._choose_materials``, while ``driving_scenes`` runs."""
     per_task = [[] for _ in TASKS]
-    for i, materials in enumerate(used):
-        per_task[i % len(TASKS)].append(materials.ravel())
+    choose = driving._choose_materials
+
+    def recording(rng, n, n_components, k, relatedness):
+        material = choose(rng, n, n_components, k, relatedness)
+        per_task[k].append(material.ravel())
+        return material
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(driving, "_choose_materials", recording)
+        driving_scenes(m, image_size=16, missing=0.0, seed=seed, relatedness=rho)
     return [np.concatenate(x) for x in per_task]
 
 

@@ -731,12 +731,7 @@ _PART_SCALE = 1.3
 
 
 def _choose_materials(rng, n, n_components, k, relatedness):
-    """Materials (n, n_components) of object ``k``'s components: shared with probability rho.
-
-    ``k = None`` draws decoy materials: uniformly from CLUTTER_PARTS.
-    """
-    if k is None:
-        return CLUTTER_PARTS[rng.integers(0, len(CLUTTER_PARTS), (n, n_components))]
+    """Materials (n, n_components) of object ``k``'s components: shared with probability rho."""
     shared = rng.random((n, n_components)) < relatedness
     pick = rng.integers(0, SHARED_PARTS.size, (n, n_components))
     return np.where(shared, SHARED_PARTS[pick], PRIVATE_PARTS[k][pick])
@@ -860,15 +855,10 @@ _PART_DRAWERS = {
 }
 
 
-def _parts_object(rng, n, g, horizon, k, relatedness, fields, used=None):
-    """Object ``k`` drawn from parts for ``n`` scenes: ``(layer (3, n, P), cover (n, P))``.
-
-    ``used``, a list, receives the materials (n, n_components) chosen (for the tests).
-    """
+def _parts_object(rng, n, g, horizon, k, relatedness, fields):
+    """Object ``k`` drawn from parts for ``n`` scenes: ``(layer (3, n, P), cover (n, P))``."""
     components = _PART_DRAWERS[TASKS[k]](rng, n, g, horizon)
     material = _choose_materials(rng, n, len(components), k, relatedness)
-    if used is not None:
-        used.append(material)
     layer = np.zeros((3, n, g.H * g.W), dtype=np.float32)
     cover = np.zeros((n, g.H * g.W), dtype=bool)
     for c, mask in enumerate(components):
@@ -900,7 +890,7 @@ def _parts_background(rng, n, g, fields, relatedness):
 # --------------------------------------------------------------------------- #
 # One chunk of scenes
 # --------------------------------------------------------------------------- #
-def _draw_scenes(rng, present, g, relatedness=None, used=None):
+def _draw_scenes(rng, present, g, relatedness=None):
     """Draw one scene per row of ``present``.
 
     Parameters
@@ -910,8 +900,6 @@ def _draw_scenes(rng, present, g, relatedness=None, used=None):
     relatedness : float in [0, 1] or None
         None: the original objects; a number: objects built from parts (see
         "The relatedness dial" above), shared with this probability.
-    used : list or None
-        With parts, receives each object's materials (n, n_components), in task order.
 
     Returns
     -------
@@ -933,7 +921,7 @@ def _draw_scenes(rng, present, g, relatedness=None, used=None):
         if relatedness is None:
             layer, cover = _DRAWERS[task](rng, n, g, horizon)
         else:
-            layer, cover = _parts_object(rng, n, g, horizon, k, relatedness, fields, used)
+            layer, cover = _parts_object(rng, n, g, horizon, k, relatedness, fields)
         layers.append(layer)
         covers.append(cover & _present(present[:, k]))
 
@@ -1103,13 +1091,6 @@ def driving_scenes(m, image_size=32, missing=0.3, seed=0, relatedness=None,
     >>> related.X.shape
     (100, 16, 16, 3)
     """
-    return _driving_scenes(m, image_size, missing, seed, relatedness, label_correlation,
-                           missing_mechanism)
-
-
-def _driving_scenes(m, image_size, missing, seed, relatedness, label_correlation,
-                    missing_mechanism, used=None):
-    """:func:`driving_scenes`; ``used`` (a list) receives the parts' materials per chunk."""
     if not isinstance(m, numbers.Integral) or isinstance(m, bool) or m < 1:
         raise ValueError(f"m must be a positive int (number of scenes); got {m!r}")
     if (
@@ -1151,12 +1132,12 @@ def _driving_scenes(m, image_size, missing, seed, relatedness, label_correlation
     for start in range(0, m, chunk):
         stop = min(start + chunk, m)
         present = Y_true[:, start:stop].T.astype(bool)  # (n, n_tasks)
-        image, ok = _draw_scenes(rng, present, g, relatedness, used)
+        image, ok = _draw_scenes(rng, present, g, relatedness)
         # Redraw (new background, positions and depths) the scenes where an
         # object was hidden too much, until every scene is fine.
         while not ok.all():
             redo = np.flatnonzero(~ok)
-            image[:, redo], ok[redo] = _draw_scenes(rng, present[redo], g, relatedness, used)
+            image[:, redo], ok[redo] = _draw_scenes(rng, present[redo], g, relatedness)
         _finish(rng, image)
         # (3, n, H*W) channels first -> (n, H, W, 3) channels last
         X[start:stop] = image.reshape(3, stop - start, H, H).transpose(1, 2, 3, 0)
