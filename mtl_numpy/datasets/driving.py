@@ -677,12 +677,18 @@ _DRAWERS = {
 # object's components is made of shared parts.
 #
 # The difficulty sits in the materials: each scene also holds *decoys* (with
-# probability _P_DECOY per object kind, the same silhouette in clutter materials:
-# a mannequin, a car on a billboard, a sign-shaped board) and textured patches in
-# any of the 45 materials. A silhouette alone does not answer "is there a car?",
-# and neither does a material alone: the task is "this arrangement, made of my
-# vocabulary's materials". The arrangement and zone are each task's own; the
-# material detectors are what related tasks (rho near 1) can share.
+# probability _P_DECOY per object kind, the object's silhouette in materials that
+# are not its own -- a mannequin, a car on a billboard, a sign-shaped board) and
+# textured patches in any of the 45 materials. A decoy's components are clutter
+# with probability rho and otherwise another object's private materials, so that
+# at low rho, too, an object's materials turn up in silhouettes that are not that
+# object (at high rho the other objects themselves carry them). A silhouette alone
+# does not answer "is there a car?", and neither does a material alone: the task
+# is "this arrangement, made of my vocabulary's materials". The arrangement and
+# zone are each task's own; the material detectors are what related tasks (rho
+# near 1) can share. The balance is not exact: at rho = 1 the three other objects
+# carry a task's materials, more often than the decoys do at rho = 0, and the
+# tasks are harder at high rho (docs/experiments.md, section 7).
 
 #: Colours of the part materials: red, green, blue, yellow, white, black.
 PART_COLOURS = np.array([[0.90, 0.10, 0.10], [0.10, 0.75, 0.20], [0.15, 0.30, 0.95],
@@ -723,7 +729,7 @@ PART_MATERIALS, _VOCABULARIES, CLUTTER_PARTS = _part_vocabularies()
 SHARED_PARTS, PRIVATE_PARTS = _VOCABULARIES[0], _VOCABULARIES[1:]
 
 # Probability, per scene and object kind, of a decoy (the object's silhouette in
-# clutter materials), and of each of the two textured background patches.
+# materials not its own), and of each of the two textured background patches.
 _P_DECOY, _P_PATCH = 0.5, 0.5
 # Objects of the parts scenes are this much bigger than the original ones, so that
 # a component is at least a few pixels across at 16x16 and shows its texture.
@@ -1037,10 +1043,10 @@ def driving_scenes(m, image_size=32, missing=0.3, seed=0, relatedness=None,
         ``rho = 1`` the four objects are made of the same three materials and
         differ only in the shapes and arrangement of their components (and where
         they stand); at ``rho = 0`` no material of one object is used by another.
-        Decoys (the same silhouettes in materials of no object) and textured
-        patches make the materials, not the silhouettes, the hard part of every
-        task: a feature learnt for one task's materials is then, at high
-        ``rho``, a building block of the others. The objects are 1.3 times the
+        Decoys (the same silhouettes in materials that are not the object's
+        own) and textured patches make the materials, not the silhouettes, the
+        hard part of every task: a feature learnt for one task's materials is
+        then, at high ``rho``, a building block of the others. The objects are 1.3 times the
         original ones, so that a texture shows at 16x16. The design and its
         reasons are in the comment block "The relatedness dial" of this module.
     label_correlation : float in [0, 1], default 0.0
