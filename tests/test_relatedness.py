@@ -256,5 +256,15 @@ def test_docs_quote_the_stored_probe():
     docs = root / "docs" / "experiments.md"
     if not stored.exists() or not docs.exists():
         pytest.skip("docs/ not in this checkout")
-    table = relatedness.summary_markdown(experiments.ExperimentResult.from_json(str(stored)))
-    assert table in docs.read_text()
+    result = experiments.ExperimentResult.from_json(str(stored))
+    text = docs.read_text()
+    assert relatedness.summary_markdown(result) in text
+    assert relatedness.growth_markdown(result) in text
+
+
+def test_growth_markdown_pairs_the_seeds(result):
+    lines = relatedness.growth_markdown(result).splitlines()
+    assert len(lines) == 3  # two rho values: one pair
+    per_seed = result.notes["off_diagonal_gain"]["accuracy"]
+    d = np.array(per_seed["1"]["per_seed"]) - np.array(per_seed["0"]["per_seed"])
+    assert lines[2].startswith(f"| 0 | 1 | {d.mean():+.3f} ± {d.std(ddof=1):.3f} |")

@@ -44,8 +44,8 @@ from .common import ExperimentResult, Recorder, Timer, blas_threads, \
     evaluate_truth, finish_figure, require_matplotlib, resolve_backend, run_progress, \
     scene_cnn, train
 
-__all__ = ["run", "plot", "plot_scenes", "train_head", "gain_matrix", "summary_markdown", "CONDITIONS", "DEFAULT_RHOS",
-           "TRUNK", "HEAD"]
+__all__ = ["run", "plot", "plot_scenes", "train_head", "gain_matrix", "summary_markdown",
+           "growth_markdown", "CONDITIONS", "DEFAULT_RHOS", "TRUNK", "HEAD"]
 
 #: The relatedness values probed by default.
 DEFAULT_RHOS = (0.0, 0.5, 1.0)
@@ -235,6 +235,27 @@ def summary_markdown(result, digits=3):
         cells += [f"{diagonal:.{digits}f}", f"{random_trunk:.{digits}f}",
                   str(len(notes["accuracy"][f"{rho:g}"]["per_seed"]))]
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def growth_markdown(result, metric="accuracy", digits=3):
+    """Does the off-diagonal gain grow with ``rho``? Paired differences between ``rho`` values.
+
+    One line per pair of consecutive ``rho`` values and one from the first to the last: the
+    per-seed off-diagonal gains at the higher ``rho`` minus those at the lower (the same seed
+    draws the same labels and geometry at every ``rho``, so the differences are paired), as
+    mean ± std and the 95 % t interval of the mean.
+    """
+    notes = result.notes["off_diagonal_gain"][metric]
+    rhos = result.params
+    pairs = list(zip(rhos[:-1], rhos[1:])) + ([(rhos[0], rhos[-1])] if len(rhos) > 2 else [])
+    lines = [f"| from rho | to rho | change of the off-diagonal gain ({metric}) | 95 % interval | seeds |",
+             "|---|---|---|---|---|"]
+    for lo, hi in pairs:
+        d = np.array(notes[f"{hi:g}"]["per_seed"]) - np.array(notes[f"{lo:g}"]["per_seed"])
+        mean, std, half = _interval(d)
+        lines.append(f"| {lo:g} | {hi:g} | {mean:+.{digits}f} ± {std:.{digits}f} | "
+                     f"[{mean - half:+.{digits}f}, {mean + half:+.{digits}f}] | {d.size} |")
     return "\n".join(lines)
 
 
