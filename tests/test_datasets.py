@@ -277,3 +277,127 @@ def test_digits_tasks_without_sklearn(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
     with pytest.raises(ImportError, match=r"pip install 'mtl-numpy\[data\]'"):
         digits_tasks()
+
+
+# --------------------------------------------------------------------------- #
+# Second wave: relatedness, label_correlation, missing_mechanism
+# --------------------------------------------------------------------------- #
+# sha256 of X, Y, Y_true (bytes, in that order) as the generator gave them before the three
+# arguments existed: computed from /work/baseline (the untouched old main, commit 3c179b1)
+# with `driving_scenes(**kwargs)`.
+LEGACY_SHA256 = [
+    (dict(m=64), "f3d12c1d21f585de7b264a80111931b85e574a46e0b30849b9cd953f6fe40e3a"),
+    (dict(m=50, image_size=16, missing=0.5, seed=3),
+     "7d48586278237147e0e23a78d4ab7f02c47733992a8d397f4deed66b127aa60b"),
+    (dict(m=10, image_size=48, missing=(0, 0.1, 0.5, 1.0), seed=7),
+     "dd3fc4c66c72ca9a54f86754a2e368b3a3fbe770b0f59f69cc710fecb579de95"),
+]
+
+
+def _sha256(data):
+    import hashlib
+
+    h = hashlib.sha256()
+    for a in (data.X, data.Y, data.Y_true):
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize("kwargs, digest", LEGACY_SHA256)
+def test_defaults_give_the_legacy_scenes_bit_for_bit(kwargs, digest):
+    assert _sha256(driving_scenes(**kwargs)) == digest
+    explicit = dict(kwargs, relatedness=None, label_correlation=0.0, missing_mechanism="random")
+    assert _sha256(driving_scenes(**explicit)) == digest
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(relatedness=1.5), "relatedness"),
+        (dict(relatedness=-0.1), "relatedness"),
+        (dict(relatedness=float("nan")), "relatedness"),
+        (dict(relatedness="0.5"), "relatedness"),
+        (dict(relatedness=True), "relatedness"),
+        (dict(label_correlation=1.01), "label_correlation"),
+        (dict(label_correlation=None), "label_correlation"),
+        (dict(label_correlation=-1), "label_correlation"),
+        (dict(missing_mechanism="mnar"), "missing_mechanism"),
+        (dict(missing_mechanism=None), "missing_mechanism"),
+        (dict(missing_mechanism=0), "missing_mechanism"),
+    ],
+)
+def test_second_wave_bad_arguments_name_themselves(kwargs, name):
+    with pytest.raises(ValueError, match=rf"^{name} must be") as info:
+        driving_scenes(m=5, image_size=16, **kwargs)
+    assert repr(kwargs[name]) in str(info.value)
+
+
+@pytest.mark.parametrize("relatedness", [None, 0.0, 0.5, 1.0])
+def test_relatedness_scenes_shapes_values_and_determinism(relatedness):
+    a = driving_scenes(m=30, image_size=16, missing=0.3, seed=8, relatedness=relatedness)
+    b = driving_scenes(m=30, image_size=16, missing=0.3, seed=8, relatedness=relatedness)
+    assert isinstance(a, DrivingScenes) and a.X.shape == (30, 16, 16, 3) and a.X.dtype == np.float32
+    assert a.X.min() >= 0.0 and a.X.max() <= 1.0
+    np.testing.assert_array_equal(a.X, b.X)
+    np.testing.assert_array_equal(a.Y, b.Y)
+
+
+def test_relatedness_changes_the_images_not_the_labels():
+    legacy = driving_scenes(m=40, image_size=16, seed=9)
+    parts = driving_scenes(m=40, image_size=16, seed=9, relatedness=0.0)
+    np.testing.assert_array_equal(legacy.Y_true, parts.Y_true)
+    assert not np.array_equal(legacy.X, parts.X)
+
+
+@pytest.mark.parametrize("c", [0.0, 0.3, 0.7])
+def test_label_correlation_is_the_pairwise_correlation(c):
+    data = driving_scenes(m=6000, image_size=16, missing=0.0, seed=12, label_correlation=c)
+    rate = data.Y_true.mean(axis=1)
+    assert np.all(np.abs(rate - 0.5) < 0.03), rate
+    corr = np.corrcoef(data.Y_true)[~np.eye(4, dtype=bool)]
+    assert np.all(np.abs(corr - c) < 0.05), (c, corr)
+
+
+def test_label_correlation_one_puts_all_objects_together():
+    data = driving_scenes(m=200, image_size=16, missing=0.0, seed=1, label_correlation=1.0)
+    assert (data.Y_true == data.Y_true[0]).all()
+    assert 0.3 < data.Y_true[0].mean() < 0.7
+
+
+@pytest.mark.parametrize("missing", [0.1, 0.3, 0.5])
+def test_absent_skipped_hides_only_absent_objects_up_to_half(missing):
+    data = driving_scenes(m=4000, image_size=16, missing=missing, seed=13,
+                          missing_mechanism="absent_skipped")
+    hidden = np.isnan(data.Y)
+    assert not hidden[data.Y_true == 1.0].any()
+    assert np.all(np.abs(hidden.mean(axis=1) - missing) < 0.03), hidden.mean(axis=1)
+    # Not at random: the known labels over-represent present objects.
+    known = ~hidden
+    assert np.all(np.nanmean(data.Y, axis=1) > 0.5 + missing / 2 - 0.05)
+    np.testing.assert_array_equal(data.Y[known], data.Y_true[known])
+
+
+def test_absent_skipped_above_half_hides_every_absent_and_some_present():
+    data = driving_scenes(m=4000, image_size=16, missing=0.8, seed=14,
+                          missing_mechanism="absent_skipped")
+    hidden = np.isnan(data.Y)
+    assert hidden[data.Y_true == 0.0].all()
+    present_hidden = hidden[data.Y_true == 1.0].mean()
+    assert abs(present_hidden - 0.6) < 0.03  # (0.8 - 0.5) / 0.5
+    assert abs(hidden.mean() - 0.8) < 0.02
+
+
+def test_missing_mechanism_does_not_change_images_or_truth():
+    a = driving_scenes(m=20, image_size=16, missing=0.4, seed=15)
+    b = driving_scenes(m=20, image_size=16, missing=0.4, seed=15, missing_mechanism="absent_skipped")
+    np.testing.assert_array_equal(a.X, b.X)
+    np.testing.assert_array_equal(a.Y_true, b.Y_true)
+    assert not np.array_equal(np.isnan(a.Y), np.isnan(b.Y))
+
+
+def test_per_task_missing_rates_with_absent_skipped():
+    data = driving_scenes(m=3000, image_size=16, missing=(0.0, 0.2, 0.5, 1.0), seed=16,
+                          missing_mechanism="absent_skipped")
+    frac = np.isnan(data.Y).mean(axis=1)
+    assert frac[0] == 0.0 and frac[3] == 1.0
+    assert abs(frac[1] - 0.2) < 0.03 and abs(frac[2] - 0.5) < 0.03

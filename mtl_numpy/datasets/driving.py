@@ -47,6 +47,13 @@ of shape ``(n, 1)`` by broadcasting, then painted with ``np.copyto``. There is
 no Python loop over pixels or over scenes, which is what makes 20,000 scenes
 take a few seconds (``benchmarks/bench_scenes.py``).
 
+Three further arguments turn dials the experiments need (see :func:`driving_scenes`):
+``relatedness`` draws the objects from a vocabulary of textured parts, shared between
+the objects in proportion ``rho`` (the comment block "The relatedness dial" gives the
+design and why); ``label_correlation`` makes the objects co-occur; and
+``missing_mechanism="absent_skipped"`` hides labels of absent objects first ('?' not
+at random). Their defaults give the scenes described above, bit for bit.
+
 The module also defines :class:`TaskDataset`, the small container that both
 this dataset and :func:`mtl_numpy.datasets.digits_tasks` return.
 """
@@ -62,7 +69,9 @@ import numpy as np
 from ..labels import TASKS, known_labels
 from ._checks import hide_entries, validate_missing, validate_seed
 
-__all__ = ["TASKS", "TaskDataset", "DrivingScenes", "driving_scenes", "MIN_VISIBLE_FRACTION"]
+__all__ = ["TASKS", "TaskDataset", "DrivingScenes", "driving_scenes", "MIN_VISIBLE_FRACTION",
+           "MISSING_MECHANISMS", "PART_COLOURS", "PART_PATTERNS", "PART_MATERIALS", "SHARED_PARTS",
+           "PRIVATE_PARTS", "CLUTTER_PARTS"]
 
 #: A present object must keep at least this fraction of its pixels visible after
 #: occlusion by the other objects; scenes that break it are redrawn.
@@ -599,15 +608,268 @@ _DRAWERS = {
 
 
 # --------------------------------------------------------------------------- #
+# The relatedness dial: objects built from a vocabulary of parts
+# --------------------------------------------------------------------------- #
+# With ``relatedness=rho`` (a number) every object is drawn as an arrangement of
+# 2-3 components (a pedestrian's head, torso and legs; a car's body, cabin and
+# wheels; a stop sign's octagon and pole; a traffic light's housing, lamps and
+# pole), and every component is filled with a *material*: a two-colour texture
+# (colour a, colour b, pattern). The materials are the low-level features: what
+# a first conv layer must learn to tell them apart is a conjunction of two
+# colours and an orientation (horizontal stripes, vertical stripes or a checker),
+# at the scale of single pixels.
+#
+# Six colours give 15 colour pairs; with 3 patterns, 45 materials. They are
+# split once, by a fixed rule:
+#   * five vocabularies of 3 materials each: the SHARED one (index 0) and one
+#     PRIVATE vocabulary per object (index 1 + k). Vocabulary v takes the three
+#     colour pairs of the v-th perfect matching of the six colours (a
+#     1-factorisation of K6, so every vocabulary uses every colour exactly once
+#     and no two vocabularies share a colour pair) and gives them the three
+#     patterns, one each;
+#   * the other 30 materials (every colour pair with the two patterns its
+#     vocabulary did not give it) belong to no object: CLUTTER.
+# So every colour, every pattern and every colour pair occurs in vocabularies and
+# in clutter alike; only the conjunction says which vocabulary a material is in.
+#
+# A component of object k takes a material from the shared vocabulary with
+# probability rho and from k's private one otherwise (uniformly within the
+# vocabulary), independently per component and scene. At rho = 1 the four
+# objects are made of the same three materials and differ only in the shapes and
+# arrangement of their components and where they stand; at rho = 0 no two
+# objects have a material in common; in between, a fraction rho of every
+# object's components is made of shared parts.
+#
+# The difficulty sits in the materials: each scene also holds *decoys* (with
+# probability _P_DECOY per object kind, the object's silhouette in materials that
+# are not its own -- a mannequin, a car on a billboard, a sign-shaped board) and
+# textured patches in any of the 45 materials. A decoy's components are clutter
+# with probability rho and otherwise another object's private materials, so that
+# at low rho, too, an object's materials turn up in silhouettes that are not that
+# object (at high rho the other objects themselves carry them). A silhouette alone
+# does not answer "is there a car?", and neither does a material alone: the task
+# is "this arrangement, made of my vocabulary's materials". The arrangement and
+# zone are each task's own; the material detectors are what related tasks (rho
+# near 1) can share. The balance is not exact: at rho = 1 the three other objects
+# carry a task's materials, more often than the decoys do at rho = 0, and the
+# tasks are harder at high rho (docs/experiments.md, section 7).
+
+#: Colours of the part materials: red, green, blue, yellow, white, black.
+PART_COLOURS = np.array([[0.90, 0.10, 0.10], [0.10, 0.75, 0.20], [0.15, 0.30, 0.95],
+                         [0.95, 0.85, 0.10], [0.95, 0.95, 0.95], [0.05, 0.05, 0.05]])
+
+#: Texture patterns of the materials, in the order of a material's third entry.
+PART_PATTERNS = ("horizontal_stripes", "vertical_stripes", "checker")
+
+
+def _part_vocabularies():
+    """The 45 materials and their split into 5 vocabularies of 3 and 30 clutter materials."""
+    n = len(PART_COLOURS)  # 6: colours 0..4 rotate around colour 5 (the round-robin 1-factorisation)
+    matchings = []
+    for r in range(n - 1):
+        matchings.append([(r, n - 1), ((r + 1) % (n - 1), (r + 4) % (n - 1)),
+                          ((r + 2) % (n - 1), (r + 3) % (n - 1))])
+    materials, vocabularies = [], []
+    for pairs in matchings:
+        vocabulary = []
+        for p, (a, b) in enumerate(pairs):
+            vocabulary.append(len(materials))
+            materials.append((min(a, b), max(a, b), p))
+        vocabularies.append(vocabulary)
+    clutter = []
+    for pairs in matchings:
+        for p, (a, b) in enumerate(pairs):
+            for q in range(len(PART_PATTERNS)):
+                if q != p:
+                    clutter.append(len(materials))
+                    materials.append((min(a, b), max(a, b), q))
+    return np.array(materials), np.array(vocabularies), np.array(clutter)
+
+
+#: PART_MATERIALS[i] = (colour a, colour b, pattern) of material i, shape (45, 3);
+#: SHARED_PARTS (3,): the shared vocabulary; PRIVATE_PARTS (4, 3): object k's own
+#: vocabulary in row k (order of TASKS); CLUTTER_PARTS (30,): materials of no object.
+PART_MATERIALS, _VOCABULARIES, CLUTTER_PARTS = _part_vocabularies()
+SHARED_PARTS, PRIVATE_PARTS = _VOCABULARIES[0], _VOCABULARIES[1:]
+
+# Probability, per scene and object kind, of a decoy (the object's silhouette in
+# materials not its own), and of each of the two textured background patches.
+_P_DECOY, _P_PATCH = 0.5, 0.5
+# Objects of the parts scenes are this much bigger than the original ones, so that
+# a component is at least a few pixels across at 16x16 and shows its texture.
+_PART_SCALE = 1.3
+
+
+def _choose_materials(rng, n, n_components, k, relatedness):
+    """Materials (n, n_components) of object ``k``'s components: shared with probability rho."""
+    shared = rng.random((n, n_components)) < relatedness
+    pick = rng.integers(0, SHARED_PARTS.size, (n, n_components))
+    return np.where(shared, SHARED_PARTS[pick], PRIVATE_PARTS[k][pick])
+
+
+def _decoy_materials(rng, n, n_components, k, relatedness):
+    """Materials (n, n_components) of a decoy with object ``k``'s silhouette.
+
+    Each component is clutter with probability ``rho`` and otherwise from the
+    private vocabulary of one other object ``l != k`` (one ``l`` per decoy). So a
+    decoy is never made of ``k``'s own materials at any ``rho``, and at low ``rho``
+    every object's materials also turn up in silhouettes that are not that object
+    (as the shared materials do, in the other objects, at high ``rho``): a task
+    needs its arrangement *and* its materials at every setting of the dial.
+    """
+    other = (k + rng.integers(1, len(TASKS), n)) % len(TASKS)  # (n,), never k
+    pick = rng.integers(0, PRIVATE_PARTS.shape[1], (n, n_components))
+    clutter = CLUTTER_PARTS[rng.integers(0, len(CLUTTER_PARTS), (n, n_components))]
+    to_clutter = rng.random((n, n_components)) < relatedness
+    return np.where(to_clutter, clutter, PRIVATE_PARTS[other[:, None], pick])
+
+
+def _pattern_fields(g):
+    """Boolean fields (3, P): where each pattern shows colour a (before a random phase)."""
+    cell = max(1, int(round(g.H / 16)))  # one pixel at 16x16, two at 32x32
+    row = (g.yy // cell).astype(np.int64)
+    col = (g.xx // cell).astype(np.int64)
+    return np.stack([row % 2 == 0, col % 2 == 0, (row + col) % 2 == 0])
+
+
+def _paint_material(rng, layer, mask, material, fields):
+    """Paint materials (n,) into ``layer`` (3, n, P) where ``mask`` (n, P) is True."""
+    n = material.shape[0]
+    a, b, pattern = PART_MATERIALS[material].T
+    flip = _present(rng.random(n) < 0.5)  # random phase of the texture
+    on = fields[pattern] ^ flip  # (n, P): pixels showing colour a
+    colour_a = _jitter(rng, PART_COLOURS[a], n, 0.05).astype(np.float32)
+    colour_b = _jitter(rng, PART_COLOURS[b], n, 0.05).astype(np.float32)
+    on &= mask
+    for ch in range(3):  # colour b over the whole mask, then colour a where the pattern is on
+        np.copyto(layer[ch], colour_b[:, ch, None], where=mask)
+        np.copyto(layer[ch], colour_a[:, ch, None], where=on)
+
+
+def _parts_pedestrian(rng, n, g, horizon):
+    """Components: head, torso (arms included), legs; on a sidewalk, ~16-21 px tall at 32 px."""
+    H, W, s = g.H, g.W, g.s
+    height, feet = _place(rng, n, g, horizon, 12 * _PART_SCALE, 16 * _PART_SCALE)
+    r_head = rng.uniform(0.14, 0.16, n) * height
+    body_w = rng.uniform(0.45, 0.51, n) * height
+    cx = _roadside(rng, n, W, 0.5 * (body_w + 1))
+    feet = _fit(feet, height, H)
+    top = feet - height
+    neck = top + 2 * r_head
+    hips = neck + rng.uniform(0.36, 0.42, n) * height
+    hip_w = 0.6 * body_w
+    leg_w = 0.4 * hip_w
+    head = _disc(g, top + r_head, cx, r_head)
+    torso = _rect(g, neck - 0.1 * s, hips, cx - body_w / 2, cx + body_w / 2)
+    legs = _rect(g, hips, feet, cx - hip_w / 2, cx - hip_w / 2 + leg_w) | _rect(
+        g, hips, feet, cx + hip_w / 2 - leg_w, cx + hip_w / 2)
+    return [head, torso, legs]
+
+
+def _parts_car(rng, n, g, horizon):
+    """Components: body, cabin, two wheels; on the road, ~13-21 px wide at 32 px."""
+    H, W = g.H, g.W
+    width, ground = _place(rng, n, g, horizon, 10 * _PART_SCALE, 16 * _PART_SCALE)
+    body_h = rng.uniform(0.26, 0.34, n) * width
+    cabin_h = rng.uniform(0.20, 0.28, n) * width
+    cabin_w = rng.uniform(0.5, 0.65, n) * width
+    r_wheel = rng.uniform(0.12, 0.15, n) * width
+    left = np.clip(rng.uniform(0.25, 0.75, n) * W - width / 2, 0, W - width)
+    ground = _fit(ground, body_h + cabin_h + 2 * r_wheel, H)
+    body_bottom = ground - 0.8 * r_wheel
+    body_top = body_bottom - body_h
+    cabin_left = left + (width - cabin_w) * rng.uniform(0.3, 0.7, n)
+    body = _rect(g, body_top, body_bottom, left, left + width)
+    cabin = _rect(g, body_top - cabin_h, body_top, cabin_left, cabin_left + cabin_w)
+    wheels = _disc(g, ground - r_wheel, left + 0.22 * width, r_wheel) | _disc(
+        g, ground - r_wheel, left + 0.78 * width, r_wheel)
+    return [body & ~wheels, cabin, wheels]
+
+
+def _parts_stop_sign(rng, n, g, horizon):
+    """Components: octagon, pole; at the roadside, apothem ~4-6.5 px at 32 px."""
+    H, W = g.H, g.W
+    a, ground = _place(rng, n, g, horizon, 3 * _PART_SCALE, 5 * _PART_SCALE)
+    cx = _roadside(rng, n, W, a + 0.5)
+    pole_len = rng.uniform(1.2, 2.5, n) * a
+    ground = _fit(ground, pole_len + a, H)
+    cy = ground - pole_len
+    face = _octagon(g, cy, cx, a)
+    pole = _rect(g, cy, ground, cx - 1.5 * g.line, cx + 1.5 * g.line) & ~face
+    return [face, pole]
+
+
+def _parts_traffic_light(rng, n, g, horizon):
+    """Components: housing, three lamps, pole; mounted high, housing ~4.5 x 10 px at 32 px."""
+    H, W, s = g.H, g.W, g.s
+    width, ground = _place(rng, n, g, horizon, 3.5 * _PART_SCALE, 5.0 * _PART_SCALE)
+    height = rng.uniform(2.1, 2.4, n) * width
+    left = rng.uniform(0, 1, n) * (W - width)
+    cx = left + width / 2
+    top = rng.uniform(0.02, 0.2, n) * H
+    bottom = top + height
+    ground = np.clip(ground, bottom + s, H - 0.5)
+    housing = _rect(g, top, bottom, left, left + width)
+    lamps = np.zeros_like(housing)
+    for k in range(3):
+        lamps |= _disc(g, top + height * (2 * k + 1) / 6, cx, 0.3 * width) & housing
+    pole = _rect(g, bottom, ground, cx - 1.5 * g.line, cx + 1.5 * g.line)
+    return [housing & ~lamps, lamps, pole]
+
+
+_PART_DRAWERS = {
+    "pedestrian": _parts_pedestrian,
+    "car": _parts_car,
+    "stop_sign": _parts_stop_sign,
+    "traffic_light": _parts_traffic_light,
+}
+
+
+def _parts_object(rng, n, g, horizon, k, relatedness, fields):
+    """Object ``k`` drawn from parts for ``n`` scenes: ``(layer (3, n, P), cover (n, P))``."""
+    components = _PART_DRAWERS[TASKS[k]](rng, n, g, horizon)
+    material = _choose_materials(rng, n, len(components), k, relatedness)
+    layer = np.zeros((3, n, g.H * g.W), dtype=np.float32)
+    cover = np.zeros((n, g.H * g.W), dtype=bool)
+    for c, mask in enumerate(components):
+        _paint_material(rng, layer, mask, material[:, c], fields)
+        cover |= mask
+    return layer, cover
+
+
+def _parts_background(rng, n, g, fields, relatedness):
+    """The original background, then textured patches and one decoy per object kind (maybe)."""
+    image, horizon = _draw_background(rng, n, g)
+    H, W, s = g.H, g.W, g.s
+    for _ in range(2):
+        w = rng.uniform(3, 8, n) * s
+        h = rng.uniform(3, 8, n) * s
+        x0 = rng.uniform(0, 1, n) * (W - w)
+        y0 = rng.uniform(0, 1, n) * (H - h)
+        patch = _rect(g, y0, y0 + h, x0, x0 + w) & _present(rng.random(n) < _P_PATCH)
+        _paint_material(rng, image, patch, rng.integers(0, len(PART_MATERIALS), n), fields)
+    for k, task in enumerate(TASKS):
+        components = _PART_DRAWERS[task](rng, n, g, horizon)
+        keep = _present(rng.random(n) < _P_DECOY)
+        material = _decoy_materials(rng, n, len(components), k, relatedness)
+        for c, mask in enumerate(components):
+            _paint_material(rng, image, mask & keep, material[:, c], fields)
+    return image, horizon
+
+
+# --------------------------------------------------------------------------- #
 # One chunk of scenes
 # --------------------------------------------------------------------------- #
-def _draw_scenes(rng, present, g):
+def _draw_scenes(rng, present, g, relatedness=None):
     """Draw one scene per row of ``present``.
 
     Parameters
     ----------
     present : ndarray of shape (n, n_tasks), bool
         Which objects each scene contains.
+    relatedness : float in [0, 1] or None
+        None: the original objects; a number: objects built from parts (see
+        "The relatedness dial" above), shared with this probability.
 
     Returns
     -------
@@ -618,11 +880,18 @@ def _draw_scenes(rng, present, g):
         ``MIN_VISIBLE_FRACTION`` visible; the caller redraws those.
     """
     n = present.shape[0]
-    image, horizon = _draw_background(rng, n, g)
+    if relatedness is None:
+        image, horizon = _draw_background(rng, n, g)
+    else:
+        fields = _pattern_fields(g)
+        image, horizon = _parts_background(rng, n, g, fields, relatedness)
 
     layers, covers = [], []
     for k, task in enumerate(TASKS):
-        layer, cover = _DRAWERS[task](rng, n, g, horizon)
+        if relatedness is None:
+            layer, cover = _DRAWERS[task](rng, n, g, horizon)
+        else:
+            layer, cover = _parts_object(rng, n, g, horizon, k, relatedness, fields)
         layers.append(layer)
         covers.append(cover & _present(present[:, k]))
 
@@ -660,14 +929,57 @@ def _finish(rng, image):
 # --------------------------------------------------------------------------- #
 # Public function
 # --------------------------------------------------------------------------- #
-def driving_scenes(m, image_size=32, missing=0.3, seed=0) -> DrivingScenes:
+#: The values ``missing_mechanism`` accepts.
+MISSING_MECHANISMS = ("random", "absent_skipped")
+
+
+def _validate_unit(name, value, allow_none=False):
+    """A float in [0, 1] (or None when ``allow_none``), else a ValueError naming ``name``."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if (
+        not isinstance(value, numbers.Real)
+        or isinstance(value, bool)
+        or math.isnan(value)
+        or not 0.0 <= value <= 1.0
+    ):
+        expected = "a float in [0, 1]" + (" or None" if allow_none else "")
+        raise ValueError(f"{name} must be {expected}; got {value!r}")
+    return float(value)
+
+
+def _hiding_rates(rates, mechanism, p=PRESENCE_PROBABILITY):
+    r"""Per-task probabilities of hiding a label, given absent and given present.
+
+    ``"random"``: both equal ``missing``. ``"absent_skipped"``: labels of absent
+    objects are hidden first, so that the expected hidden fraction is still
+    ``missing`` (:math:`(1 - p) q_0 + p q_1 = \text{missing}`):
+    :math:`q_0 = \min(1, \text{missing} / (1 - p))`,
+    :math:`q_1 = \max(0, (\text{missing} - (1 - p)) / p)`.
+
+    Returns
+    -------
+    q_absent, q_present : ndarray of shape (n_tasks,)
+    """
+    if mechanism == "random":
+        return rates, rates
+    q_absent = np.minimum(1.0, rates / (1.0 - p))
+    q_present = np.maximum(0.0, (rates - (1.0 - p)) / p)
+    return q_absent, q_present
+
+
+def driving_scenes(m, image_size=32, missing=0.3, seed=0, relatedness=None,
+                   label_correlation=0.0, missing_mechanism="random") -> DrivingScenes:
     r"""Draw ``m`` street scenes, each labelled for the lecture's four tasks.
 
     Each of the four objects (pedestrian, car, stop sign, traffic light) is in a
-    scene with probability 0.5, independently of the others, at a random
-    position and size, possibly partly hidden behind another object (but always
-    at least ``MIN_VISIBLE_FRACTION`` of it visible). Each label is then hidden
-    ('?', stored as ``nan``) with probability ``missing``, independently.
+    scene with probability 0.5 (independently of the others unless
+    ``label_correlation > 0``), at a random position and size, possibly partly
+    hidden behind another object (but always at least ``MIN_VISIBLE_FRACTION`` of
+    it visible). Each label is then hidden ('?', stored as ``nan``) with
+    probability ``missing`` (independently with ``missing_mechanism="random"``).
 
     Parameters
     ----------
@@ -681,7 +993,43 @@ def driving_scenes(m, image_size=32, missing=0.3, seed=0) -> DrivingScenes:
         task, or one per task in the order of ``tasks``, e.g. ``(0, 0, 0, 0.99)``.
     seed : int or None, default 0
         Seed of ``np.random.default_rng``; the same seed gives the same arrays.
-        The images and ``Y_true`` do not depend on ``missing``.
+        The images and ``Y_true`` do not depend on ``missing`` or
+        ``missing_mechanism``.
+    relatedness : float in [0, 1] or None, default None
+        How much the four objects share low-level parts. ``None`` draws the
+        original scenes (each object with its own colours and details, see the
+        module docstring), exactly as before the dial existed. A number ``rho``
+        draws every object as an arrangement of 2-3 components, each filled with
+        a two-colour texture (a *material*: two colours and a pattern of
+        horizontal stripes, vertical stripes or a checker) taken from the
+        **shared** vocabulary ``SHARED_PARTS`` with probability ``rho`` and from
+        the object's **private** vocabulary ``PRIVATE_PARTS[k]`` otherwise. At
+        ``rho = 1`` the four objects are made of the same three materials and
+        differ only in the shapes and arrangement of their components (and where
+        they stand); at ``rho = 0`` no material of one object is used by another.
+        Decoys (the same silhouettes in materials that are not the object's
+        own) and textured patches make the materials, not the silhouettes, the
+        hard part of every task: a feature learnt for one task's materials is
+        then, at high ``rho``, a building block of the others. The objects are 1.3 times the
+        original ones, so that a texture shows at 16x16. The design and its
+        reasons are in the comment block "The relatedness dial" of this module.
+    label_correlation : float in [0, 1], default 0.0
+        Co-occurrence of the objects. Each scene is, with probability
+        ``label_correlation``, a *coupled* scene (say, an intersection or an
+        empty road) whose four presence labels are one shared coin flip (all
+        four objects present, or none); otherwise its four labels are independent
+        coin flips. Every object is still present with probability 0.5, and any
+        two labels have correlation exactly ``label_correlation``. 0 is the
+        independent draw of before (the same arrays).
+    missing_mechanism : {"random", "absent_skipped"}, default "random"
+        ``"random"``: every label is hidden with probability ``missing``,
+        whatever its value (missing completely at random). ``"absent_skipped"``:
+        labellers skip images where the object is absent, so '?' falls on 0
+        labels first: a label is hidden with probability
+        ``min(1, missing / 0.5)`` if the object is absent and
+        ``max(0, (missing - 0.5) / 0.5)`` if it is present. The expected hidden
+        fraction is ``missing`` either way; up to ``missing = 0.5`` every '?'
+        is an absent object (a known label is then more often 1 than 0).
 
     Returns
     -------
@@ -695,13 +1043,23 @@ def driving_scenes(m, image_size=32, missing=0.3, seed=0) -> DrivingScenes:
     Raises
     ------
     ValueError
-        If an argument is outside the ranges above.
+        If an argument is outside the ranges above (the message names it).
+
+    Notes
+    -----
+    With the defaults (``relatedness=None``, ``label_correlation=0``,
+    ``missing_mechanism="random"``) the arrays are those the generator gave before
+    these three arguments existed, bit for bit (``tests/test_datasets.py`` holds
+    their checksums).
 
     Examples
     --------
     >>> data = driving_scenes(m=100, image_size=32, missing=0.3, seed=0)
     >>> data.X.shape, data.Y.shape, data.flat().shape
     ((100, 32, 32, 3), (4, 100), (3072, 100))
+    >>> related = driving_scenes(m=100, image_size=16, relatedness=1.0, seed=0)
+    >>> related.X.shape
+    (100, 16, 16, 3)
     """
     if not isinstance(m, numbers.Integral) or isinstance(m, bool) or m < 1:
         raise ValueError(f"m must be a positive int (number of scenes); got {m!r}")
@@ -714,13 +1072,28 @@ def driving_scenes(m, image_size=32, missing=0.3, seed=0) -> DrivingScenes:
     n_tasks = len(TASKS)
     rates = validate_missing(missing, n_tasks)
     validate_seed(seed)
+    relatedness = _validate_unit("relatedness", relatedness, allow_none=True)
+    label_correlation = _validate_unit("label_correlation", label_correlation)
+    if not isinstance(missing_mechanism, str) or missing_mechanism not in MISSING_MECHANISMS:
+        raise ValueError(
+            f"missing_mechanism must be one of {MISSING_MECHANISMS}; got {missing_mechanism!r}"
+        )
     m, H = int(m), int(image_size)
 
     rng = np.random.default_rng(seed)
     # Labels first, and the hiding draws always made, so that X and Y_true do not
-    # depend on `missing`.
+    # depend on `missing` or on the mechanism.
     Y_true = (rng.random((n_tasks, m)) < PRESENCE_PROBABILITY).astype(np.float64)
-    hidden = rng.random((n_tasks, m)) < rates[:, None]
+    if label_correlation > 0:
+        # Coupled scenes copy one coin into all four rows. Two labels agree by
+        # construction in a coupled scene and independently otherwise, so
+        # corr = P(coupled) = label_correlation. (No draw at 0: the old stream.)
+        coupled = rng.random(m) < label_correlation
+        coin = (rng.random(m) < PRESENCE_PROBABILITY).astype(np.float64)
+        Y_true[:, coupled] = coin[coupled]
+    u = rng.random((n_tasks, m))
+    q_absent, q_present = _hiding_rates(rates, missing_mechanism)
+    hidden = u < np.where(Y_true == 1.0, q_present[:, None], q_absent[:, None])
     Y = hide_entries(Y_true, hidden)
 
     g = _Grid.square(H)
@@ -729,12 +1102,12 @@ def driving_scenes(m, image_size=32, missing=0.3, seed=0) -> DrivingScenes:
     for start in range(0, m, chunk):
         stop = min(start + chunk, m)
         present = Y_true[:, start:stop].T.astype(bool)  # (n, n_tasks)
-        image, ok = _draw_scenes(rng, present, g)
+        image, ok = _draw_scenes(rng, present, g, relatedness)
         # Redraw (new background, positions and depths) the scenes where an
         # object was hidden too much, until every scene is fine.
         while not ok.all():
             redo = np.flatnonzero(~ok)
-            image[:, redo], ok[redo] = _draw_scenes(rng, present[redo], g)
+            image[:, redo], ok[redo] = _draw_scenes(rng, present[redo], g, relatedness)
         _finish(rng, image)
         # (3, n, H*W) channels first -> (n, H, W, 3) channels last
         X[start:stop] = image.reshape(3, stop - start, H, H).transpose(1, 2, 3, 0)

@@ -12,6 +12,7 @@ data_amounts   a focus task with few labels next to tasks with many (+ shuffle c
 masking        masked cost vs '?' filled with 0 vs incomplete examples dropped
 transfer       pretrain on tasks A, fine-tune on B (all / lower layers / head) vs scratch
 end_to_end     hand-designed features + logistic regression vs an end-to-end CNN
+relatedness    the scenes' relatedness dial: cross-task frozen-trunk transfer vs random trunk
 ============== ==========================================================================
 
 ``fast=True`` is a setting that runs in well under a minute on two cores (tests,
@@ -39,19 +40,19 @@ import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-from . import data_amounts, end_to_end, masking, network_size, sharing, transfer
+from . import data_amounts, end_to_end, masking, network_size, relatedness, sharing, transfer
 from . import common
 from ..optim import TrainableSubset  # its home is optim; re-exported as tutorial 7 uses it
 from .common import ExperimentResult, Row
 
 __all__ = ["EXPERIMENTS", "run", "plot", "main", "run_experiment_cli", "ExperimentResult", "Row",
            "TrainableSubset", "sharing", "network_size", "data_amounts", "masking", "transfer",
-           "end_to_end"]
+           "end_to_end", "relatedness"]
 
 #: Rough share of the full setting's time each experiment takes (measured on 2 cores); the
 #: command line starts the longest first when it runs experiments side by side.
 COST = {"network_size": 24, "sharing": 11, "data_amounts": 9, "masking": 4, "transfer": 4,
-        "end_to_end": 3}
+        "end_to_end": 3, "relatedness": 4}
 
 #: name -> module with ``run`` and ``plot``.
 EXPERIMENTS = {
@@ -61,6 +62,7 @@ EXPERIMENTS = {
     "masking": masking,
     "transfer": transfer,
     "end_to_end": end_to_end,
+    "relatedness": relatedness,
 }
 
 
