@@ -600,3 +600,100 @@ def fused_block_backward(dA, cache, need_dA_prev=True, ops=NumpyOps, block_bytes
     return conv_backward_blocks(dA, A_prev, W, f, stride, pad, n_H, n_W, need_dA_prev, ops=ops,
                                 pf=cache.pool_hparameters["f"], code=cache.code,
                                 block_bytes=block_bytes)
+
+
+# ----------------------------------------------------------------------------------------------
+# The fused conv block's backward for a stack of per-task upstream gradients
+# ----------------------------------------------------------------------------------------------
+
+def fused_block_backward_tasks(dA_tasks, cache, need_dA_prev=True, ops=NumpyOps, block_bytes=None):
+    """:func:`fused_block_backward` for ``dA_tasks`` of shape ``(T, m, n_H // p, n_W // p, n_C)``,
+    one pooled gradient per task: ``(dA_prev_tasks (T, m, ...) or None, dW (T, f, f, n_C_prev,
+    n_C), db (T, 1, 1, 1, n_C))``, task ``t``'s slice equal to ``fused_block_backward(dA_tasks[t])``.
+
+    The input's window matrix is gathered once per block of examples for every task, and all
+    tasks' ``dW`` come from ONE product ``cols^T [dz_1 ... dz_T]`` (a ``K x T n_C`` result);
+    each task's ``dA_prev`` from one gather of the tasks' stacked ``dz`` (the tasks as extra
+    examples) and a product per task."""
+    A_prev, W, b, conv_hparameters = cache.conv_cache
+    f, stride, pad, n_H, n_W = check_conv_args(A_prev, W, b, conv_hparameters)
+    shape = getattr(dA_tasks, "shape", None)
+    if shape is None or len(shape) != 5:
+        raise ValueError(f"dA_tasks must have shape (n_tasks, *{cache.code.shape}); got {shape}")
+    check_upstream("dA_tasks", dA_tasks, (shape[0],) + cache.code.shape)
+    if not same_float(dA_tasks, A_prev, W):
+        dA_tasks = numpy.asarray(dA_tasks, dtype=A_prev.dtype)
+    return _conv_backward_blocks_tasks(dA_tasks, A_prev, W, f, stride, pad, n_H, n_W, need_dA_prev,
+                                       ops, cache.pool_hparameters["f"], cache.code, block_bytes)
+
+
+def _conv_backward_blocks_tasks(dP, A_prev, W, f, stride, pad, n_H, n_W, need_dA_prev, ops, pf,
+                                code, block_bytes):
+    T = dP.shape[0]
+    m, n_H_prev, n_W_prev, n_C_prev = A_prev.shape
+    n_C = W.shape[3]
+    K = f * f * n_C_prev
+    dtype = dP.dtype
+    dP = numpy.ascontiguousarray(dP)
+    W_c = numpy.ascontiguousarray(W)
+    q = f - 1 - pad
+    gather = need_dA_prev and stride == 1 and q >= 0
+    if gather:
+        W_flip = numpy.ascontiguousarray(
+            W_c[::-1, ::-1].transpose(0, 1, 3, 2)).reshape(f * f * n_C, n_C_prev)
+    dA_prev = numpy.empty((T,) + A_prev.shape, dtype=dtype) if gather else (
+        numpy.zeros((T,) + A_prev.shape, dtype=dtype) if need_dA_prev else None)
+    pool = cpu_pool()
+    step = examples_per_block(n_H * n_W, K + T * n_C, dtype.itemsize, block_bytes)
+    if gather:
+        step = min(step, max(1, examples_per_block(n_H_prev * n_W_prev, f * f * n_C + n_C_prev,
+                                                   dtype.itemsize, block_bytes) // T))
+
+    def work(lo, hi):
+        dW = numpy.zeros((K, T * n_C), dtype=dtype)
+        part = numpy.empty((K, T * n_C), dtype=dtype)
+        ones, fresh = pool.scratch("ones", (step * n_H * n_W,), dtype)
+        if fresh:
+            ones[:] = 1
+        db = numpy.zeros(T * n_C, dtype=dtype)
+        dz_buf, _ = pool.scratch("tasks_bwd_dz", (T * step, n_H, n_W, n_C), dtype)
+        wide_buf, _ = pool.scratch("tasks_bwd_wide", (step * n_H * n_W, T, n_C), dtype)
+        for s in range(lo, hi, step):
+            e = min(s + step, hi)
+            bsz = e - s
+            rows = bsz * n_H * n_W
+            # each task's conv gradient, rebuilt from its pooled gradient and the winners
+            dz_all = dz_buf[:T * bsz].reshape(T, bsz, n_H, n_W, n_C)
+            for t in range(T):
+                ops.unpool(dP[t, s:e], code[s:e], pf, dz_all[t], pool)
+            # [dz_1 ... dz_T] side by side: (rows, T n_C)
+            wide = wide_buf[:rows]
+            numpy.copyto(wide, dz_all.reshape(T, rows, n_C).transpose(1, 0, 2))
+            wide = wide.reshape(rows, T * n_C)
+            cols = ops.gather(pool, "conv_bwd_", A_prev[s:e], f, stride, pad, n_H, n_W, step)
+            numpy.matmul(cols.T, wide, out=part)          # every task's dW in one product
+            dW += part
+            numpy.matmul(ones[:rows], wide, out=part[0])
+            db += part[0]
+            if gather:
+                # the tasks' dz as T * bsz examples: one gather, then a product per task
+                dcols = ops.gather(pool, "tasks_bwd_dz_", dz_all.reshape(T * bsz, n_H, n_W, n_C),
+                                   f, 1, q, n_H_prev, n_W_prev, T * step)
+                rows_prev = bsz * n_H_prev * n_W_prev
+                for t in range(T):
+                    numpy.matmul(dcols[t * rows_prev:(t + 1) * rows_prev], W_flip,
+                                 out=dA_prev[t, s:e].reshape(-1, n_C_prev))
+            elif need_dA_prev:
+                for t in range(T):
+                    dcols = dz_all[t].reshape(rows, n_C) @ W_c.reshape(K, n_C).T
+                    dA_prev[t, s:e] = col2im(dcols.reshape(bsz, n_H, n_W, f, f, n_C_prev),
+                                             (bsz, n_H_prev, n_W_prev, n_C_prev), f, stride, pad)
+        return dW, db
+
+    parts = pool.run(work, m)
+    dW, db = parts[0]
+    for dW_i, db_i in parts[1:]:
+        dW += dW_i
+        db += db_i
+    dW = numpy.ascontiguousarray(dW.reshape(K, T, n_C).transpose(1, 0, 2))
+    return dA_prev, dW.reshape(T, f, f, n_C_prev, n_C), db.reshape(T, 1, 1, 1, n_C)

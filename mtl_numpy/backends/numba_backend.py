@@ -625,6 +625,25 @@ def conv_relu_pool_backward(dA, cache, need_dA_prev=True):
     return conv_backward(dZ, cache.conv_cache, need_dA_prev)
 
 
+def conv_relu_pool_backward_tasks(dA_tasks, cache, need_dA_prev=True):
+    r"""Per-task backward of :func:`conv_relu_pool_forward` (the optional kernel of
+    :data:`mtl_numpy.backends._interface.TASK_KERNELS`): ``dA_tasks`` of shape
+    ``(n_tasks, *A.shape)`` -> ``(dA_prev_tasks, dW_tasks, db_tasks)`` with a leading task axis.
+    On the fused path, :func:`mtl_numpy.backends._cpu.fused_block_backward_tasks` with the
+    compiled unpooling and gathering (the input's windows gathered once for every task, one wide
+    product for every task's ``dW``); otherwise one :func:`conv_relu_pool_backward` per task."""
+    if isinstance(cache, _cpu.FusedBlockCache):
+        return _cpu.fused_block_backward_tasks(dA_tasks, cache, need_dA_prev, ops=_NumbaOps,
+                                               block_bytes=config.CONV_BLOCK_BYTES)
+    return _tasks_loop(dA_tasks, cache, need_dA_prev)
+
+
+def _tasks_loop(dA_tasks, cache, need_dA_prev):
+    parts = [conv_relu_pool_backward(dA, cache, need_dA_prev) for dA in dA_tasks]
+    dA_prev = np.stack([p[0] for p in parts]) if need_dA_prev else None
+    return dA_prev, np.stack([p[1] for p in parts]), np.stack([p[2] for p in parts])
+
+
 @njit(**config.SERIAL)
 def _bias_relu_pool_kernel(z, bias, pf, P, code):
     r"""``P = maxpool(relu(z + bias))`` over ``pf x pf`` tiles of ``z`` (b, n_H, n_W, C), and

@@ -350,3 +350,35 @@ def conv_relu_pool_backward(dA, cache, need_dA_prev=True):
     dA_pool = pool_backward(dA, cache.pool_cache, mode="max")
     dZ = relu_backward(dA_pool, cache.relu_cache)
     return conv_backward(dZ, cache.conv_cache, need_dA_prev)
+
+
+def conv_relu_pool_backward_tasks(dA_tasks, cache, need_dA_prev=True):
+    r"""Per-task backward of :func:`conv_relu_pool_forward` (the optional kernel of
+    :data:`mtl_numpy.backends._interface.TASK_KERNELS`).
+
+    Parameters
+    ----------
+    dA_tasks : ndarray of shape (n_tasks, m, n_H // p, n_W // p, n_C)
+        Task ``t``'s gradient of its own cost with respect to the block's output.
+    cache, need_dA_prev
+        As for :func:`conv_relu_pool_backward`.
+
+    Returns
+    -------
+    dA_prev_tasks : ndarray of shape (n_tasks, m, n_H_prev, n_W_prev, n_C_prev), or None
+    dW_tasks : ndarray of shape (n_tasks, f, f, n_C_prev, n_C)
+    db_tasks : ndarray of shape (n_tasks, 1, 1, 1, n_C)
+        Slice ``t`` is ``conv_relu_pool_backward(dA_tasks[t], cache, need_dA_prev)``.
+
+    Notes
+    -----
+    On the fused path (:func:`mtl_numpy.backends._cpu.fused_block_backward_tasks`) the input's
+    window matrix is gathered once per block of examples for all tasks, and every task's
+    ``dW`` comes from one product :math:`\text{cols}^T [dZ_1 \dots dZ_T]`; otherwise one
+    :func:`conv_relu_pool_backward` per task.
+    """
+    if isinstance(cache, _cpu.FusedBlockCache):
+        return _cpu.fused_block_backward_tasks(dA_tasks, cache, need_dA_prev)
+    parts = [conv_relu_pool_backward(dA, cache, need_dA_prev) for dA in dA_tasks]
+    dA_prev = np.stack([p[0] for p in parts]) if need_dA_prev else None
+    return dA_prev, np.stack([p[1] for p in parts]), np.stack([p[2] for p in parts])
