@@ -472,7 +472,9 @@ eq ?} \mathcal{L}(\hat y_t^{(i)}, y_t^{(i)}),
         if dtype is not None:
             config["dtype"] = _check_dtype(dtype)
         new = type(self).from_config(config, backend=backend)
-        new._set_params({k: to_numpy(v) for k, v in self.params.items()})
+        # get_params copies: a clone must never share a live array with this model (moving
+        # to the same backend and dtype would otherwise hand back the very same arrays)
+        new._set_params(self.get_params())
         return new
 
     def astype(self, dtype):
