@@ -354,6 +354,27 @@ class NumpyOps:
                 numpy.multiply(dP, hit, out=dz6[:, :, u, :, v, :])
 
 
+    @staticmethod
+    def unpool_tasks(dP_tasks, code, pf, out5, pool):
+        """:meth:`unpool` for ``T`` tasks at once, into the side-by-side layout: ``out5`` of shape
+        ``(b, n_H, n_W, T, C)`` (C-contiguous), whose ``(b n_H n_W, T C)`` reshape is the matrix
+        ``[dz_1 ... dz_T]``. The pooled gradients and the winners' code are first laid out as
+        ``(b, nPH, nPW, T, C)`` (the winners are the same for every task), so that each offset's
+        select runs over runs of ``T C`` numbers instead of ``C``."""
+        T, b, nPH, nPW, C = dP_tasks.shape
+        shape = (b, nPH, nPW, T, C)
+        dPT, _ = pool.scratch("tasks_dPT", shape, dP_tasks.dtype)
+        codeT, _ = pool.scratch("tasks_codeT", shape, numpy.int8)
+        hit, _ = pool.scratch("tasks_hit", shape, numpy.bool_)
+        numpy.copyto(dPT, dP_tasks.transpose(1, 2, 3, 0, 4))
+        numpy.copyto(codeT, code[:, :, :, None, :])
+        out7 = out5.reshape(b, nPH, pf, nPW, pf, T, C)
+        for u in range(pf):
+            for v in range(pf):
+                numpy.equal(codeT, u * pf + v + 1, out=hit)
+                numpy.multiply(dPT, hit, out=out7[:, :, u, :, v])
+
+
 def conv_forward_blocks(A_prev, W, b, f, stride, pad, n_H, n_W, ops=NumpyOps, pf=None,
                       block_bytes=None):
     """Conv forward over blocks of examples: window matrix, product, bias (and with ``pf``:
@@ -611,10 +632,12 @@ def fused_block_backward_tasks(dA_tasks, cache, need_dA_prev=True, ops=NumpyOps,
     one pooled gradient per task: ``(dA_prev_tasks (T, m, ...) or None, dW (T, f, f, n_C_prev,
     n_C), db (T, 1, 1, 1, n_C))``, task ``t``'s slice equal to ``fused_block_backward(dA_tasks[t])``.
 
-    The input's window matrix is gathered once per block of examples for every task, and all
-    tasks' ``dW`` come from ONE product ``cols^T [dz_1 ... dz_T]`` (a ``K x T n_C`` result);
-    each task's ``dA_prev`` from one gather of the tasks' stacked ``dz`` (the tasks as extra
-    examples) and a product per task."""
+    Per block of examples (the single-task backward's blocks): every task's conv gradient is
+    rebuilt side by side, ``[dz_1 ... dz_T]`` (``ops.unpool_tasks``; the winners are shared),
+    the input's window matrix is gathered ONCE for all tasks, and all tasks' ``dW`` come from
+    ONE product ``cols^T [dz_1 ... dz_T]`` (a ``K x T n_C`` result); each task's ``dA_prev``
+    is then its own gather and product, as in the single-task backward (those are per-task
+    work by nature)."""
     A_prev, W, b, conv_hparameters = cache.conv_cache
     f, stride, pad, n_H, n_W = check_conv_args(A_prev, W, b, conv_hparameters)
     shape = getattr(dA_tasks, "shape", None)
@@ -644,10 +667,12 @@ def _conv_backward_blocks_tasks(dP, A_prev, W, f, stride, pad, n_H, n_W, need_dA
     dA_prev = numpy.empty((T,) + A_prev.shape, dtype=dtype) if gather else (
         numpy.zeros((T,) + A_prev.shape, dtype=dtype) if need_dA_prev else None)
     pool = cpu_pool()
-    step = examples_per_block(n_H * n_W, K + T * n_C, dtype.itemsize, block_bytes)
+    # the single-task backward's blocks: what a block keeps in cache per task is the same
+    step = examples_per_block(n_H * n_W, K + n_C, dtype.itemsize, block_bytes)
     if gather:
-        step = min(step, max(1, examples_per_block(n_H_prev * n_W_prev, f * f * n_C + n_C_prev,
-                                                   dtype.itemsize, block_bytes) // T))
+        step = min(step, examples_per_block(n_H_prev * n_W_prev, f * f * n_C + n_C_prev,
+                                             dtype.itemsize, block_bytes))
+    unpool_tasks = getattr(ops, "unpool_tasks", NumpyOps.unpool_tasks)
 
     def work(lo, hi):
         dW = numpy.zeros((K, T * n_C), dtype=dtype)
@@ -656,36 +681,29 @@ def _conv_backward_blocks_tasks(dP, A_prev, W, f, stride, pad, n_H, n_W, need_dA
         if fresh:
             ones[:] = 1
         db = numpy.zeros(T * n_C, dtype=dtype)
-        dz_buf, _ = pool.scratch("tasks_bwd_dz", (T * step, n_H, n_W, n_C), dtype)
         wide_buf, _ = pool.scratch("tasks_bwd_wide", (step * n_H * n_W, T, n_C), dtype)
         for s in range(lo, hi, step):
             e = min(s + step, hi)
             bsz = e - s
             rows = bsz * n_H * n_W
-            # each task's conv gradient, rebuilt from its pooled gradient and the winners
-            dz_all = dz_buf[:T * bsz].reshape(T, bsz, n_H, n_W, n_C)
-            for t in range(T):
-                ops.unpool(dP[t, s:e], code[s:e], pf, dz_all[t], pool)
-            # [dz_1 ... dz_T] side by side: (rows, T n_C)
-            wide = wide_buf[:rows]
-            numpy.copyto(wide, dz_all.reshape(T, rows, n_C).transpose(1, 0, 2))
-            wide = wide.reshape(rows, T * n_C)
+            # every task's conv gradient, rebuilt from its pooled gradient and the (shared)
+            # winners, side by side: wide = [dz_1 ... dz_T], (rows, T n_C)
+            wide5 = wide_buf[:rows].reshape(bsz, n_H, n_W, T, n_C)
+            unpool_tasks(dP[:, s:e], code[s:e], pf, wide5, pool)
+            wide = wide5.reshape(rows, T * n_C)
+            # the input's windows, gathered once for every task; every task's dW in one product
             cols = ops.gather(pool, "conv_bwd_", A_prev[s:e], f, stride, pad, n_H, n_W, step)
-            numpy.matmul(cols.T, wide, out=part)          # every task's dW in one product
+            numpy.matmul(cols.T, wide, out=part)
             dW += part
             numpy.matmul(ones[:rows], wide, out=part[0])
             db += part[0]
-            if gather:
-                # the tasks' dz as T * bsz examples: one gather, then a product per task
-                dcols = ops.gather(pool, "tasks_bwd_dz_", dz_all.reshape(T * bsz, n_H, n_W, n_C),
-                                   f, 1, q, n_H_prev, n_W_prev, T * step)
-                rows_prev = bsz * n_H_prev * n_W_prev
-                for t in range(T):
-                    numpy.matmul(dcols[t * rows_prev:(t + 1) * rows_prev], W_flip,
-                                 out=dA_prev[t, s:e].reshape(-1, n_C_prev))
-            elif need_dA_prev:
-                for t in range(T):
-                    dcols = dz_all[t].reshape(rows, n_C) @ W_c.reshape(K, n_C).T
+            for t in range(T):
+                dz4 = wide5[:, :, :, t, :]
+                if gather:
+                    dcols = ops.gather(pool, "conv_bwd_dz_", dz4, f, 1, q, n_H_prev, n_W_prev, step)
+                    numpy.matmul(dcols, W_flip, out=dA_prev[t, s:e].reshape(-1, n_C_prev))
+                elif need_dA_prev:
+                    dcols = dz4.reshape(rows, n_C) @ W_c.reshape(K, n_C).T
                     dA_prev[t, s:e] = col2im(dcols.reshape(bsz, n_H, n_W, f, f, n_C_prev),
                                              (bsz, n_H_prev, n_W_prev, n_C_prev), f, stride, pad)
         return dW, db
