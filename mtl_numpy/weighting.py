@@ -806,8 +806,10 @@ def min_norm_weights(K, max_iter=1000, tol=1e-12, away_steps=True):
     tol : float, default 1e-12
         Stop when the Frank–Wolfe duality gap falls below ``tol × max_t K_tt``.
     away_steps : bool, default True
-        Also take "away" steps (Lacoste-Julien & Jaggi 2015), which make Frank–Wolfe converge
-        linearly when the optimum lies on a face of the simplex; False is the paper's plain loop.
+        Also consider an "away" step (Lacoste-Julien & Jaggi 2015: take weight off the worst
+        vertex in use) and keep whichever step lowers :math:`\lVert\theta\rVert^2` more; plain
+        Frank–Wolfe (False, the paper's loop) converges like :math:`1/k` when the optimum lies
+        on a face of the simplex, as it does whenever a task's weight should be 0.
 
     Returns
     -------
@@ -826,9 +828,11 @@ def min_norm_weights(K, max_iter=1000, tol=1e-12, away_steps=True):
     :math:`\hat t = \arg\min_r (K\alpha)_r` (the vertex the gradient points to), find the
     step :math:`\hat\gamma` between :math:`\theta` and :math:`g_{\hat t}` by the two-task closed
     form (:func:`two_task_min_norm`) and set :math:`\alpha \leftarrow (1-\hat\gamma)\alpha +
-    \hat\gamma e_{\hat t}`. The result satisfies :math:`g_t \cdot \theta \ge \lVert\theta\rVert^2`
-    for every :math:`t`: :math:`-\theta` decreases every task's cost (or :math:`\theta = 0`,
-    a Pareto-stationary point).
+    \hat\gamma e_{\hat t}`. Every fifth step, and at the end, the exact solution on the face
+    in use is tried (:func:`_polish_min_norm`) and returned once its duality gap is below
+    ``tol``. The result satisfies :math:`g_t \cdot \theta \ge \lVert\theta\rVert^2` for
+    every :math:`t`: :math:`-\theta` decreases every task's cost (or :math:`\theta = 0`, a
+    Pareto-stationary point).
     """
     K = np.asarray(K, dtype=np.float64)
     n = K.shape[0]
