@@ -34,6 +34,7 @@ From the command line::
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import sys
@@ -117,6 +118,12 @@ def main(argv=None, prog="python -m mtl_numpy.experiments"):
         kwargs["seeds"] = tuple(args.seeds)
     if args.epochs is not None:
         kwargs["epochs"] = args.epochs
+        if len(names) == 1 and "epochs" not in inspect.signature(_module(names[0]).run).parameters:
+            # sharing counts its budget as max_epochs (a patience rule ends each run sooner)
+            kwargs["max_epochs"] = kwargs.pop("epochs")
+    if len(names) == 1 and "jobs" in inspect.signature(_module(names[0]).run).parameters:
+        # one experiment that can spread its own runs over worker processes (sharing)
+        kwargs["jobs"], jobs = (args.jobs if args.jobs is not None else (os.cpu_count() or 1)), 1
     timings, backends, loads = {}, {}, {}
     start, cpu_start = time.perf_counter(), time.process_time()
     load = _load_average()
@@ -135,8 +142,10 @@ def main(argv=None, prog="python -m mtl_numpy.experiments"):
             print("\nnotes:", json.dumps(result.notes, default=str), flush=True)
         if args.out:
             result.to_json(os.path.join(args.out, f"{name}.json"))
+            # an experiment may define markdown(result): the tables its docs section quotes
+            to_markdown = getattr(_module(name), "markdown", None) or type(result).to_markdown
             with open(os.path.join(args.out, f"{name}.md"), "w") as fh:
-                fh.write(result.to_markdown() + "\n")
+                fh.write(to_markdown(result) + "\n")
             if not args.no_plot:
                 try:
                     path = plot(result, os.path.join(args.out, f"{name}.png"))
