@@ -417,3 +417,30 @@ def test_train_fair_rejects_bad_budgets():
     with pytest.raises(ValueError, match="max_epochs and patience"):
         common.train_fair(mtl.SharedMLP([6, 4, 2], seed=0), X, Y, (Xv, Yv), learning_rate=1e-3,
                           patience=0)
+
+
+def test_sharing_merge_of_parts_equals_one_run():
+    # every (rho, labelled) cell is independent, so running rho = 0 and rho = 1 apart and merging
+    # gives the one run's table (the stored full run was made in parts this way)
+    kw = dict(fast=True, progress=False, seeds=(0, 1), labelled=(1.0,))
+    whole = sharing.run(rhos=(0.0, 1.0), **kw)
+    merged = sharing.merge([sharing.run(rhos=(1.0,), **kw), sharing.run(rhos=(0.0,), **kw)])
+    assert merged.settings["rhos"] == [0.0, 1.0]
+    assert [(r.condition, r.param, r.task, r.metric) for r in merged.rows] == \
+        [(r.condition, r.param, r.task, r.metric) for r in whole.rows]
+    for a, b in zip(merged.rows, whole.rows):
+        assert a.mean == pytest.approx(b.mean, abs=1e-9)
+    assert [d.verdict for d in merged.paired] == [d.verdict for d in whole.paired]
+    with pytest.raises(ValueError, match="differ only in rhos/labelled"):
+        other = experiments.ExperimentResult.from_json(whole.to_json())
+        other.settings["seeds"] = [0, 2]
+        sharing.merge([whole, other])
+
+
+def test_sharing_conditions_subset():
+    r = sharing.run(fast=True, progress=False, seeds=(0, 1), rhos=(1.0,), labelled=(1.0,),
+                    conditions=(sharing.ALL_SHARED, sharing.SEPARATE_WIDTH))
+    assert r.conditions == [sharing.ALL_SHARED, sharing.SEPARATE_WIDTH]
+    assert [d.label for d in r.paired] == [f"{sharing.ALL_SHARED} - {sharing.SEPARATE_WIDTH}"] * 2
+    with pytest.raises(ValueError, match="conditions must be a subset"):
+        sharing.run(fast=True, progress=False, conditions=(sharing.ALL_SHARED, sharing.HEADS))

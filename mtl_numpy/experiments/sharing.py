@@ -46,7 +46,7 @@ from .common import ExperimentResult, Recorder, Timer, add_task_mean, blas_threa
     evaluate_per_task, labelled_columns, resolve_backend, run_progress, train_fair
 
 __all__ = ["run", "plot", "CONDITIONS", "MULTI_TASK", "SEPARATE", "paired_table", "gain_markdown",
-           "setting_key"]
+           "setting_key", "merge", "full_markdown"]
 
 ALL_SHARED = "all-shared"
 HEADS = "shared trunk + per-task heads"
@@ -146,14 +146,21 @@ def _call(args):
 def run(seeds=tuple(range(10)), rhos=(0.0, 1.0), labelled=(0.1, 1.0), m_train=1500, m_val=500,
         m_test=1000, image_size=16, width=8, param_width=4, head_dims=(16,), max_epochs=60,
         patience=8, max_extensions=2, rates=(1e-3, 3e-3, 1e-2), tuning_seeds=(100,),
-        batch_size=64, jobs=1, backend="auto", fast=False, progress=True):
+        batch_size=64, conditions=CONDITIONS, jobs=1, backend="auto", fast=False, progress=True):
     """Run the sharing experiment; returns an :class:`ExperimentResult`.
 
     ``param`` of each row is :func:`setting_key` ``(rho, labelled)``;
     ``result.paired`` holds the paired gains (:func:`paired_table`). ``jobs`` worker
     processes share the runs (each single-threaded; results do not depend on it).
-    ``fast=True`` overrides the sizes with a setting that runs in seconds.
+    ``conditions`` picks a subset of :data:`CONDITIONS` (at least one multi-task and
+    one separate). ``fast=True`` overrides the sizes with a setting that runs in seconds.
     """
+    conditions = tuple(conditions)
+    if not (set(conditions) <= set(CONDITIONS) and set(conditions) & set(MULTI_TASK)
+            and set(conditions) & set(SEPARATE)):
+        raise ValueError(f"conditions must be a subset of {CONDITIONS} with at least one multi-task and "
+                         f"one separate condition; got {conditions!r}")
+    conditions = tuple(c for c in CONDITIONS if c in conditions)
     if fast:
         seeds, m_train, m_val, m_test, width, param_width = tuple(seeds)[:3], 160, 80, 100, 2, 1
         head_dims, max_epochs, patience, max_extensions = (4,), 3, 2, 1
@@ -171,28 +178,28 @@ def run(seeds=tuple(range(10)), rhos=(0.0, 1.0), labelled=(0.1, 1.0), m_train=15
                patience=patience, max_extensions=max_extensions, batch_size=batch_size,
                backend=backend)
     settings = dict(cfg, seeds=seeds, rhos=list(rhos), labelled=list(labelled), rates=list(rates),
-                    tuning_seeds=tuning_seeds, fast=fast)
+                    tuning_seeds=tuning_seeds, conditions=list(conditions), fast=fast)
     cells = [(rho, frac) for rho in rhos for frac in labelled]
-    tune_units = [("tune", rho, frac, s, {c: lr for c in CONDITIONS}, cfg)
+    tune_units = [("tune", rho, frac, s, {c: lr for c in conditions}, cfg)
                   for rho, frac in cells for s in tuning_seeds for lr in rates] if len(rates) > 1 else []
     bar = run_progress(len(tune_units) + len(cells) * len(seeds), "sharing", progress)
     with Timer() as timer, blas_threads(1):
         # 1. the learning rate of each condition in each cell, on the tuning seeds
         scores = {}
         for _, rho, frac, s, r, out in _map(tune_units, jobs, bar):
-            lr = r[CONDITIONS[0]]
+            lr = r[conditions[0]]
             for cond, info in out.items():
-                if cond not in CONDITIONS:
+                if cond not in conditions:
                     continue
                 scores.setdefault((rho, frac, cond), {}).setdefault(lr, []).append(info["mean_val_cost"])
         chosen = {}
         for rho, frac in cells:
-            for cond in CONDITIONS:
+            for cond in conditions:
                 by_rate = scores.get((rho, frac, cond))
                 chosen[(rho, frac, cond)] = rates[0] if not by_rate else \
                     min(by_rate, key=lambda lr: (np.mean(by_rate[lr]), lr))
         # 2. every condition on every evaluation seed, at its chosen rate
-        eval_units = [("eval", rho, frac, s, {c: chosen[(rho, frac, c)] for c in CONDITIONS}, cfg)
+        eval_units = [("eval", rho, frac, s, {c: chosen[(rho, frac, c)] for c in conditions}, cfg)
                       for rho, frac in cells for s in seeds]
         per_seed = {}
         for _, rho, frac, s, _, out in _map(eval_units, jobs, bar):
@@ -207,7 +214,7 @@ def run(seeds=tuple(range(10)), rhos=(0.0, 1.0), labelled=(0.1, 1.0), m_train=15
     for rho, frac in cells:
         key = setting_key(rho, frac)
         notes["labels_per_task"][key] = [per_seed[(rho, frac, s)]["labels_per_task"] for s in seeds]
-        for cond in CONDITIONS:
+        for cond in conditions:
             eps, ext, still, div = [], [], [], []
             for s in seeds:
                 info = per_seed[(rho, frac, s)][cond]
@@ -257,6 +264,38 @@ def _map(units, jobs, bar):
             yield fut.result()
 
 
+def merge(results):
+    """One result from runs that differ only in ``rhos`` and/or ``labelled`` (e.g. run in parts).
+
+    Every (rho, labelled) cell is independent (its own rate sweep, its own seeds), so
+    the merged result is what one run over all the cells gives; ``seconds`` add up.
+    """
+    results = list(results)
+    first = results[0]
+    same = {k: v for k, v in first.settings.items() if k not in ("rhos", "labelled")}
+    for r in results[1:]:
+        other = {k: v for k, v in r.settings.items() if k not in ("rhos", "labelled")}
+        if other != same:
+            raise ValueError(f"results must differ only in rhos/labelled; got {same} and {other}")
+    settings = dict(first.settings)
+    settings["rhos"] = sorted({float(x) for r in results for x in r.settings["rhos"]})
+    settings["labelled"] = sorted({float(x) for r in results for x in r.settings["labelled"]})
+    notes = {}
+    for r in results:
+        for name, value in r.notes.items():
+            if name == "parameters":
+                notes[name] = value
+            else:
+                notes.setdefault(name, {}).update(value)
+    order = [setting_key(rho, f) for rho in settings["rhos"] for f in settings["labelled"]]
+    rows = sorted((row for r in results for row in r.rows), key=lambda row: order.index(row.param))
+    merged = ExperimentResult(first.name, first.param_name, rows, settings,
+                              sum(r.seconds for r in results), notes)
+    merged.notes["seconds_of_parts"] = [round(r.seconds, 1) for r in results]
+    merged.paired = paired_table(merged)
+    return merged
+
+
 def paired_table(result, tasks=("mean",), metrics=METRICS, confidence=0.95):
     """The paired gains ``multi-task - separate`` (same seed, same data) with verdicts.
 
@@ -266,11 +305,12 @@ def paired_table(result, tasks=("mean",), metrics=METRICS, confidence=0.95):
     """
     out = []
     per_seed = result.notes["per_seed"]
+    present = result.settings.get("conditions", CONDITIONS)
     for rho in result.settings["rhos"]:
         for frac in result.settings["labelled"]:
             key = setting_key(rho, frac)
-            for multi in MULTI_TASK:
-                for single in SEPARATE:
+            for multi in (c for c in MULTI_TASK if c in present):
+                for single in (c for c in SEPARATE if c in present):
                     for task in tasks:
                         for metric in metrics:
                             a = per_seed[key][multi][metric][task]
