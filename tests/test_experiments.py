@@ -444,3 +444,28 @@ def test_sharing_conditions_subset():
     assert [d.label for d in r.paired] == [f"{sharing.ALL_SHARED} - {sharing.SEPARATE_WIDTH}"] * 2
     with pytest.raises(ValueError, match="conditions must be a subset"):
         sharing.run(fast=True, progress=False, conditions=(sharing.ALL_SHARED, sharing.HEADS))
+
+
+def test_docs_quote_the_stored_sharing_run():
+    # docs/experiments.md section 1 quotes the stored full run: its verdict sentences and gain tables
+    # are exactly what the stored per-seed values give, and sharing.md is what the command writes
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    r = experiments.ExperimentResult.from_json(str(root / "docs" / "figures" / "sharing.json"))
+    recomputed = sharing.paired_table(r)
+    assert [d.to_dict() for d in recomputed] == [d.to_dict() for d in r.paired]
+    assert len(r.settings["seeds"]) >= 10 and {0.0, 1.0} <= set(r.settings["rhos"])
+    doc = (root / "docs" / "experiments.md").read_text()
+    section = doc.split("## 1. Sharing")[1].split("\n## ")[0]
+    for block in (sharing.claims_markdown(r), sharing.gain_markdown(r),
+                  sharing.gain_markdown(r, separate=sharing.SEPARATE_PARAMS)):
+        assert block in section
+    assert (root / "docs" / "figures" / "sharing.md").read_text() == sharing.markdown(r) + "\n"
+    # no sentence of the section claims more than a verdict allows: "helps"/"hurts" appear only in
+    # the quoted verdict lines or where the stored verdicts contain them
+    words = {d.verdict for d in r.paired if d.key["metric"] == "accuracy" and d.key["task"] == "mean"}
+    prose = section.replace(sharing.claims_markdown(r), "")
+    for word in ("helps", "hurts"):
+        if word not in words:
+            assert f" {word} " not in prose.replace("\"", " ").replace("*", " "), word
