@@ -441,7 +441,7 @@ def test_sharing_conditions_subset():
     r = sharing.run(fast=True, progress=False, seeds=(0, 1), rhos=(1.0,), labelled=(1.0,),
                     conditions=(sharing.ALL_SHARED, sharing.SEPARATE_WIDTH))
     assert r.conditions == [sharing.ALL_SHARED, sharing.SEPARATE_WIDTH]
-    assert [d.label for d in r.paired] == [f"{sharing.ALL_SHARED} - {sharing.SEPARATE_WIDTH}"] * 2
+    assert [d.label for d in r.paired] == [f"{sharing.ALL_SHARED} - {sharing.SEPARATE_WIDTH}"] * 2 * len(r.params)
     with pytest.raises(ValueError, match="conditions must be a subset"):
         sharing.run(fast=True, progress=False, conditions=(sharing.ALL_SHARED, sharing.HEADS))
 

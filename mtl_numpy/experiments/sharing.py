@@ -420,8 +420,12 @@ def full_markdown(result, digits=3):
     return "\n".join(parts)
 
 
-#: What the command line writes to ``sharing.md``.
-markdown = full_markdown
+def markdown(result, digits=3):
+    """What the command line writes to ``sharing.md``: :func:`full_markdown`, or the plain table
+    for a result without paired gains."""
+    if not result.paired or "rhos" not in result.settings:
+        return result.to_markdown(digits=digits)
+    return full_markdown(result, digits)
 
 
 def plot(result, path=None, metric="accuracy", separate=SEPARATE_WIDTH):
