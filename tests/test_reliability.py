@@ -244,3 +244,88 @@ def test_checkpoint_mode_follows_umask_and_suffix_case_is_kept(tmp_path):
 def test_unordered_layer_dims_are_refused(bad):
     with pytest.raises(ValueError, match="layer_dims must be an ordered sequence"):
         mtl.SharedMLP(bad)
+
+
+# -- 3. the checkpoint fuzzer: load_model finds only a ValueError or a correct model -----------
+
+def _checkpoint_bytes(tmp_path_factory=None):
+    import tempfile
+    folder = tempfile.mkdtemp()
+    model = mtl.SharedMLP([6, 5, 4], seed=3)
+    path = model.save(f"{folder}/ok.npz")
+    with open(path, "rb") as f:
+        return f.read(), model
+
+
+_VALID, _MODEL = _checkpoint_bytes()
+
+
+def _swap_member_names(blob, a, b):
+    """Swap two member names in the zip (local headers and central directory): same length."""
+    assert len(a) == len(b)
+    marker = b"\x00" * 0
+    blob = blob.replace(a, b"\x01" * len(a)).replace(b, a).replace(b"\x01" * len(a), b)
+    return blob + marker
+
+
+def _inflate_header(blob, member, new_shape):
+    """A well-formed zip (CRCs right) whose ``member`` has its .npy header rewritten to declare
+    ``new_shape`` over the same data: the lie a hostile file tells."""
+    import io
+    import zipfile
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(blob)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == member:
+                f = io.BytesIO(data)
+                version = np.lib.format.read_magic(f)
+                reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                          else np.lib.format.read_array_header_2_0)
+                _, fortran, dtype = reader(f)
+                header = io.BytesIO()
+                np.lib.format.write_array_header_2_0(
+                    header, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": fortran,
+                             "shape": new_shape})
+                data = header.getvalue() + data[f.tell():]
+            dst.writestr(info.filename, data)
+    return out.getvalue()
+
+
+@settings(max_examples=int(__import__("os").environ.get("MTL_FUZZ_EXAMPLES", "120")), deadline=None)
+@given(data=st.data())
+def test_fuzzed_checkpoints_load_correctly_or_give_a_value_error(tmp_path_factory, data):
+    import tracemalloc
+    blob = bytearray(_VALID)
+    op = data.draw(st.sampled_from(["truncate", "flip", "swap", "inflate", "insert"]))
+    if op == "truncate":
+        blob = blob[:data.draw(st.integers(0, len(blob) - 1))]
+    elif op == "flip":
+        for _ in range(data.draw(st.integers(1, 6))):
+            k = data.draw(st.integers(0, len(blob) - 1))
+            blob[k] ^= data.draw(st.integers(1, 255))
+    elif op == "swap":
+        blob = bytearray(_swap_member_names(bytes(blob), b"W1.npy", b"W2.npy"))
+    elif op == "inflate":
+        shape = data.draw(st.sampled_from([(10**9,), (5, 6 * 10**8), (40000, 40000), (5, 7), (6, 5), (3,)]))
+        member = data.draw(st.sampled_from(["W1.npy", "b1.npy", "W2.npy"]))
+        blob = bytearray(_inflate_header(bytes(blob), member, shape))
+    else:
+        k = data.draw(st.integers(0, len(blob)))
+        blob[k:k] = data.draw(st.binary(min_size=1, max_size=32))
+    path = tmp_path_factory.mktemp("fuzz") / "fuzz.npz"
+    path.write_bytes(bytes(blob))
+    tracemalloc.start()
+    try:
+        try:
+            model = mtl.load_model(path)
+        except ValueError as exc:
+            assert "fuzz.npz" in str(exc)
+            model = None
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, f"{op}: {peak} bytes"
+    if model is not None:        # whatever loads is a whole, finite model of the saved architecture
+        assert model.param_shapes() == _MODEL.param_shapes()
+        assert all(np.isfinite(v).all() for v in model.params.values())
