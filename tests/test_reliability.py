@@ -329,3 +329,28 @@ def test_fuzzed_checkpoints_load_correctly_or_give_a_value_error(tmp_path_factor
     if model is not None:        # whatever loads is a whole, finite model of the saved architecture
         assert model.param_shapes() == _MODEL.param_shapes()
         assert all(np.isfinite(v).all() for v in model.params.values())
+
+
+@settings(max_examples=80, deadline=None)
+@given(X=hnp.arrays(dtype=st.sampled_from([np.float64, np.float32, np.int32, np.bool_, np.complex64]),
+                    shape=hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=5),
+                    elements=None),
+       big=st.sampled_from([None, 1e39, np.inf, np.nan]))
+def test_random_inputs_through_a_model_give_a_result_or_a_named_error(X, big):
+    model = mtl.SharedMLP([3, 4, 2], seed=0, dtype="float32")
+    if big is not None and X.size and X.dtype.kind == "f" and X.dtype.itemsize == 8:
+        X = X.copy()
+        X.flat[0] = big
+    m = X.shape[1] if X.ndim == 2 else 1
+    Y = np.ones((2, max(m, 1)))
+    with np.errstate(all="ignore"):
+        finite = X.dtype.kind in "biuf" and np.isfinite(X.astype(np.float64)).all() \
+            and np.abs(X.astype(np.float64)).max(initial=0) < 3e38
+    valid = X.ndim == 2 and X.shape[0] == 3 and X.shape[1] > 0 and X.dtype.kind in "biuf" and finite
+    if valid:
+        J = model.cost(X, Y)
+        assert math.isfinite(J)
+        assert model.predict_proba(X).shape == (2, X.shape[1])
+    else:
+        with pytest.raises((ValueError, TypeError), match="X"):
+            model.cost(X, Y)
