@@ -41,6 +41,8 @@ import time
 import numpy as np
 import matplotlib.pyplot as plt
 
+from tqdm.auto import tqdm
+
 import mtl_numpy as mtl
 from tutorial_utils import repeat_times
 
@@ -138,6 +140,8 @@ for name in backends:
 cpu_backends = [name for name in backends if name != "cupy"]
 kernel_times = {name: {} for name in cpu_backends}
 spread = {}                                   # (what, backend, m) -> slowest repeat / fastest repeat
+# The full setting takes about half a minute here: a bar between timings (not inside one) shows progress.
+bar = tqdm(total=len(sizes) * len(cpu_backends), desc="kernel timings", unit="timing", disable=FAST)
 for m in sizes:
     ZL, Y = np.ascontiguousarray(ZL_all[:, :m]), np.ascontiguousarray(Y_all[:, :m])
     for name in cpu_backends:
@@ -145,9 +149,11 @@ for m in sizes:
         f()
         times = repeat_times(f, number=max(1, 200_000 // m), repeat=5)
         kernel_times[name][m], spread["cost", name, m] = min(times), max(times) / min(times)
+        bar.update(1)
     print(f"m = {m:>10,}: " + "   ".join(
         f"{name} {kernel_times[name][m] * 1e3:9.3f} ms ({kernel_times[name][m] / m * 1e9:6.1f} ns/example,"
         f" spread x{spread['cost', name, m]:.2f})" for name in cpu_backends))
+bar.close()
 
 # %%
 if "cupy" in backends:
@@ -182,6 +188,9 @@ step_sizes = {"MLP": (8, 32, 128) if FAST else (8, 32, 128, 512, 2048),
               "CNN": (8, 32) if FAST else (8, 32, 128, 512)}
 repeat = 3 if FAST else 7
 step_times, first_step, reference, inputs = {}, {}, {}, {}
+# The full setting takes minutes: a bar between timings (not inside one) shows progress.
+bar = tqdm(total=sum(map(len, step_sizes.values())) * len(cpu_backends), desc="step timings", unit="timing",
+           disable=FAST)
 for kind, batch_sizes in step_sizes.items():
     for m in batch_sizes:
         X = rng.random((3072, m), dtype=np.float32) if kind == "MLP" else rng.random((m, 32, 32, 3), dtype=np.float32)
@@ -201,9 +210,11 @@ for kind, batch_sizes in step_sizes.items():
             times = repeat_times(step, repeat=repeat)
             step_times.setdefault((kind, name), {})[m], spread[kind, name, m] = min(times), max(times) / min(times)
             first_step.setdefault((kind, name), first)
+            bar.update(1)
             print(f"{kind} {name:<6} m = {m:>5}: first step {first * 1e3:8.1f} ms, then {step_times[kind, name][m] * 1e3:8.2f} ms/step"
                   f" (spread x{spread[kind, name, m]:.2f})"
                   f"   check: cost {abs(J - J_ref) / J_ref:.0e}, dW1 {mtl.gradcheck.gradient_difference(grads['dW1'], dW1_ref):.0e}")
+bar.close()
 
 # %%
 if "cupy" in backends:
