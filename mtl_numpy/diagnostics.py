@@ -90,6 +90,13 @@ def _check_counts(n_labelled, n_tasks):
     return counts.astype(np.int64)
 
 
+#: The argument checks :mod:`mtl_numpy.weighting` shares with this module (public names, so
+#: that it imports no private ones).
+check_task_grads = _check_task_grads
+check_names = _check_names
+check_counts = _check_counts
+
+
 def present_tasks(G, present=None, n_labelled=None):
     """Boolean ``(n_tasks,)`` host array: which tasks had at least one known label in the batch.
 

@@ -79,7 +79,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .arrays import get_array_module, to_numpy
-from .diagnostics import _check_counts, _check_names, _check_task_grads, gram_matrices, present_tasks
+from .diagnostics import check_counts as _check_counts
+from .diagnostics import check_names as _check_names
+from .diagnostics import check_task_grads as _check_task_grads
+from .diagnostics import gram_matrices, present_tasks
 from .losses import check_normalize
 
 __all__ = [
