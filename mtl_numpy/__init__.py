@@ -11,7 +11,7 @@ checked numerically; the same model runs on NumPy, Numba and CuPy.
 array([[1., 1., 0.],
        [1., 0., 1.]])
 """
-from . import datasets, layers
+from . import datasets, diagnostics, layers, weighting
 from .backends import available_backends, get_backend, to_numpy
 from .gradcheck import GradientCheckResult, eval_numerical_gradient_array, gradient_check, relative_error
 from .guards import TrainingDiverged
@@ -21,7 +21,7 @@ from .losses import masked_logistic_cost, masked_logistic_cost_and_grad
 from .metrics import format_metrics_table, mean_metric, task_metrics
 from .models import SharedCNN, SharedMLP, SharedNetwork
 from .optim import Adam, GradientDescent, Momentum, get_optimizer
-from .training import History, evaluate, fit, predict_proba_batched
+from .training import History, evaluate, fit, gradient_conflict, predict_proba_batched
 
 __version__ = "0.1.0"
 
@@ -32,6 +32,7 @@ __all__ = [
     "gradient_check", "GradientCheckResult", "eval_numerical_gradient_array", "relative_error",
     "GradientDescent", "Momentum", "Adam", "get_optimizer",
     "fit", "History", "evaluate", "predict_proba_batched", "TrainingDiverged",
+    "gradient_conflict", "weighting", "diagnostics",
     "task_metrics", "format_metrics_table", "mean_metric",
     "save_model", "load_model",
     "datasets", "layers", "available_backends", "get_backend", "to_numpy",

@@ -138,24 +138,58 @@ def _model_inputs(model, data):
 
 
 def _build_model(kind, image_size, hidden, seed, dtype="float32", backend="numpy",
-                 normalize="examples", conv_channels=(16, 32)):
+                 normalize="examples", conv_channels=(16, 32), head_dims=None):
     import mtl_numpy as mtl
 
     if kind == "cnn":
         return mtl.SharedCNN(input_shape=(image_size, image_size, 3), conv_channels=conv_channels,
                              kernel_size=3, pool_size=2, hidden=hidden, n_tasks=TASK_COUNT, seed=seed,
-                             dtype=dtype, backend=backend, normalize=normalize)
+                             dtype=dtype, backend=backend, normalize=normalize, head_dims=head_dims)
     return mtl.SharedMLP([image_size * image_size * 3, *hidden, TASK_COUNT], seed=seed, dtype=dtype,
-                         backend=backend, normalize=normalize)
+                         backend=backend, normalize=normalize, head_dims=head_dims)
 
 
 def _architecture(model):
     from .models import SharedCNN
 
+    heads = "" if model.head_dims is None else f", a head {list(model.head_dims)} per task"
     if isinstance(model, SharedCNN):
         return (f"SharedCNN(input {model.input_shape}, conv {list(model.conv_channels)}, "
-                f"hidden {list(model.hidden)}, {model.n_tasks} tasks)")
-    return f"SharedMLP({model.layer_dims})"
+                f"hidden {list(model.hidden)}, {model.n_tasks} tasks{heads})")
+    return f"SharedMLP({model.layer_dims}{heads})"
+
+
+def _weighting_names():
+    from .weighting import WEIGHTINGS
+
+    return list(WEIGHTINGS)
+
+
+def _conflict_summary(history, tasks):
+    """Lines that summarise ``history.conflict``: the mean cosine between each pair of tasks'
+    gradients on the shared parameters over the tracked steps, how often it was negative, and
+    the mean pairwise cosine at the first and the last tracked step."""
+    import numpy as np
+
+    rows = history.conflict
+    if not rows:
+        return ["gradient conflict: no step was tracked"]
+    cos = np.array([row["cosine"] for row in rows])             # (records, T, T)
+    present = np.array([row["present"] for row in rows])        # (records, T)
+    lines = [f"gradient conflict on the shared parameters, {len(rows)} tracked steps "
+             f"(every {rows[1]['step'] - rows[0]['step'] if len(rows) > 1 else '-'} steps): "
+             f"mean pairwise cosine {rows[0]['mean_cosine']:+.3f} at step {rows[0]['step']} -> "
+             f"{rows[-1]['mean_cosine']:+.3f} at step {rows[-1]['step']}",
+             f"  {'pair':<28}{'mean cos':>9}{'< 0':>7}"]
+    T = cos.shape[1]
+    for i in range(T):
+        for j in range(i + 1, T):
+            both = present[:, i] & present[:, j]
+            if not both.any():
+                continue
+            c = cos[both, i, j]
+            lines.append(f"  {tasks[i] + ' / ' + tasks[j]:<28}{c.mean():>+9.3f}{np.mean(c < 0):>7.0%}")
+    return lines
 
 
 def _scenes(m, n_test, image_size, missing, seed):
@@ -334,6 +368,14 @@ def add_train_parser(subparsers):
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     p.add_argument("--normalize", choices=("examples", "labels"), default="examples",
                    help="divide the cost by m (examples, the lecture's) or by the number of known labels")
+    p.add_argument("--head-dims", type=int_list, default=None, metavar="N[,N...]",
+                   help="per-task heads: each task gets its own dense layers of these widths after the "
+                        "shared ones, e.g. 32 (default: none, one shared output layer)")
+    p.add_argument("--weighting", choices=_weighting_names(), default="equal",
+                   help="how the tasks' costs and gradients are combined (default: equal, the lecture's sum)")
+    p.add_argument("--track-conflict", type=positive_int, default=None, metavar="K",
+                   help="every K steps, record the cosines between the tasks' gradients on the shared "
+                        "parameters, and print a summary after training")
     p.add_argument("--save", metavar="PATH", default=None, help="write the trained model here (.npz)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_train)
@@ -347,18 +389,21 @@ def run_train(args):
         _check_writable(args.save)   # fail before training, not after
     hidden = args.hidden if args.hidden is not None else ((64,) if args.model == "cnn" else (256, 128))
     model = _build_model(args.model, args.image_size, hidden, args.seed, dtype=args.dtype,
-                         backend=args.backend, normalize=args.normalize, conv_channels=args.conv_channels)
+                         backend=args.backend, normalize=args.normalize, conv_channels=args.conv_channels,
+                         head_dims=args.head_dims)
     optimizer = mtl.get_optimizer(args.optimizer, args.lr)
     train, test = _scenes(args.m, args.n_test, args.image_size, args.missing, args.seed)
     _say(f"model: {_architecture(model)}, {model.n_parameters:,} parameters, {model.dtype}, "
          f"backend {model.backend.name}, normalize={model.normalize!r}")
     _say(f"data:  {train.m} training scenes with {_missing_text(args.missing)} "
          f"(labelled: {_labelled(train)}); {test.m} held-out scenes")
-    _say(f"training: {optimizer!r}, {args.epochs} epochs, batch size {args.batch_size}")
+    _say(f"training: {optimizer!r}, {args.epochs} epochs, batch size {args.batch_size}, "
+         f"weighting {args.weighting!r}")
     t = time.perf_counter()
     history = mtl.fit(model, _model_inputs(model, train), train.Y, optimizer=optimizer, epochs=args.epochs,
                       batch_size=args.batch_size, validation=(_model_inputs(model, test), test.Y),
-                      seed=args.seed, progress=not args.no_progress, tasks=train.tasks)
+                      seed=args.seed, progress=not args.no_progress, tasks=train.tasks,
+                      weighting=args.weighting, track_conflict=args.track_conflict)
     if history.interrupted:
         _say(f"interrupted during epoch {history.interrupted['epoch']} after {history.steps} steps: "
              "the model as it is now is evaluated" + (" and saved" if args.save else ""))
@@ -368,6 +413,9 @@ def run_train(args):
     _say()
     _, table = _held_out_table(model, test, title=f"held-out scenes ({test.m}), scored against the full truth:")
     _say(table)
+    if args.track_conflict is not None:
+        _say()
+        _say("\n".join(_conflict_summary(history, train.tasks)))
     status = 130 if history.interrupted else 0
     if args.save is not None:
         _say()

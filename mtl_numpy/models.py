@@ -1,4 +1,4 @@
-r"""The shared networks: one trunk, one sigmoid unit per task.
+r"""The shared networks: one trunk, one sigmoid unit per task (or one head per task).
 
 Both models are the same abstraction, :class:`SharedNetwork`: an ordered list
 of blocks (:mod:`mtl_numpy.blocks`: conv blocks, a flatten, dense ReLU layers,
@@ -13,6 +13,14 @@ The public API works on raw inputs (``cost(X, Y)``, ``predict_proba(X)``): each
 call validates its arguments. Loops that reuse a batch (training, gradient
 checks, benchmarks) validate once with :meth:`SharedNetwork.prepare` and then
 call the ``prepared_*`` methods, which take the prepared arrays as they are.
+
+Per-task heads (``head_dims=(32,)``): the trunk is shared, then each task has its own dense
+ReLU layers and its own output unit (:class:`mtl_numpy.blocks.TaskHeads`). Head parameters
+are named ``W{l}_t{t}``, ``b{l}_t{t}`` (layer ``l``, task ``t`` counted from 0; the layer
+numbers continue the trunk's), their gradients ``"d" + name``. ``head_dims=None`` (the
+default) is the lecture's model, unchanged. :attr:`SharedNetwork.shared` names the parameters
+every task uses; :meth:`SharedNetwork.task_costs_and_grads` gives each task's own cost and
+gradients in one forward and one backward pass.
 """
 from __future__ import annotations
 
@@ -22,7 +30,8 @@ import os
 import numpy as np
 
 from .backends import get_array_module, get_backend, to_numpy
-from .blocks import ConvBlock, DenseOutput, DenseReLU, Flatten, he_initialization, zero_parameters
+from .blocks import (ConvBlock, DenseOutput, DenseReLU, Flatten, TaskHeads, he_initialization,
+                     layer_blocks, zero_parameters)
 from .checkpoint_format import DEFAULT_MAX_BYTES, check_arrays_match, read_checkpoint, write_checkpoint
 from .guards import finite_in_dtype
 from .labels import validate_labels
@@ -64,6 +73,17 @@ def _check_positive_int(name, value, minimum=1):
     return int(value)
 
 
+def _check_head_dims(head_dims):
+    """``None`` (no heads: the lecture's model) or a non-empty tuple of positive widths."""
+    if head_dims is None:
+        return None
+    dims = _check_sequence("head_dims", head_dims, "of per-task head layer widths, or None")
+    if not dims:
+        raise ValueError("head_dims must be None (one shared output layer) or a non-empty sequence "
+                         "of per-task head widths such as (32,); got an empty sequence")
+    return tuple(_check_positive_int(f"head_dims[{i}]", d) for i, d in enumerate(dims))
+
+
 class SharedNetwork:
     """Base class: parameters, the forward and backward loops, masked cost, conversions.
 
@@ -74,7 +94,8 @@ class SharedNetwork:
     #: axis of X that indexes examples (1 for column-stacked MLP inputs, 0 for images)
     example_axis = 1
 
-    def __init__(self, *, seed, dtype, backend, normalize):
+    def __init__(self, *, seed, dtype, backend, normalize, head_dims=None):
+        self.head_dims = _check_head_dims(head_dims)
         self.seed = _check_seed(seed)
         self.dtype = _check_dtype(dtype)
         self.normalize = check_normalize(normalize)
@@ -104,15 +125,34 @@ class SharedNetwork:
             for key, value in host_params.items()
         }
 
+    def _add_output(self, l, n_prev, n_tasks):
+        """The last block(s): the shared output layer ``W{l}`` (no heads), or per-task heads
+        whose first layer is ``l``."""
+        if self.head_dims is None:
+            self.blocks.append(DenseOutput(self, l, n_prev, n_tasks))
+        else:
+            self.blocks.append(TaskHeads(self, l, n_prev, self.head_dims, n_tasks))
+
     @property
     def n_tasks(self):
         """Number of tasks (output sigmoid units)."""
-        return int(self.param_shapes()[f"W{self.n_layers}"][0])
+        return self._n_tasks
 
     @property
     def n_layers(self):
-        """L, the number of layers that have parameters."""
-        return len(self.param_shapes()) // 2
+        """L, the number of layers that have parameters (a head's layers counted once)."""
+        return max(block.l for block in layer_blocks(self.blocks))
+
+    @property
+    def shared(self):
+        """Names of the shared parameters, in parameter order: every parameter that all tasks
+        use. Not shared: each head's parameters and, without heads, the output layer
+        ``W{L}``, ``b{L}`` (row ``t`` is task ``t``'s own)."""
+        names = []
+        for block in self.blocks:
+            if not isinstance(block, (TaskHeads, DenseOutput)):
+                names.extend(block.param_names)
+        return names
 
     @property
     def n_parameters(self):
@@ -231,6 +271,62 @@ class SharedNetwork:
         J, dZL = self.backend.masked_logistic_cost_and_grad(ZL, Yp, self.normalize)
         return J, self.backward(dZL, caches)
 
+    def prepared_task_logits(self, Xp, Yp):
+        """``(J_t, dZL, caches)`` of a prepared batch: one forward pass, then each task's own
+        masked cost ``J_t`` (host float64, ``(n_tasks,)``) and ``dZL`` whose row ``t`` is the
+        gradient of ``J_t[t]`` with respect to row ``t`` of ``ZL`` (task ``t``'s cost depends
+        on no other row). See :meth:`task_costs_and_grads`."""
+        ZL, caches = self._forward(Xp)
+        J_t, dZL = self._task_costs(ZL, Yp)
+        return J_t, dZL, caches
+
+    def _task_costs(self, ZL, Yp):
+        T = ZL.shape[0]
+        J_t = np.zeros(T)
+        dZL = self.backend.xp.empty_like(ZL)
+        for t in range(T):
+            # one row at a time: the backend's fused masked loss normalises each task's cost
+            # by m ("examples") or by that task's own known labels ("labels")
+            J_t[t], dZL[t:t + 1] = self.backend.masked_logistic_cost_and_grad(
+                ZL[t:t + 1], Yp[t:t + 1], self.normalize)
+        return J_t, dZL
+
+    def prepared_task_costs_and_grads(self, Xp, Yp):
+        """``(J_t, G)`` of a prepared batch; see :meth:`task_costs_and_grads`."""
+        J_t, dZL, caches = self.prepared_task_logits(Xp, Yp)
+        return J_t, self.backward_tasks(dZL, caches)
+
+    def backward_tasks(self, dZL, caches):
+        r"""Each task's gradients, in one backward pass over the stacked per-task upstream gradients.
+
+        Parameters
+        ----------
+        dZL : ndarray of shape (n_tasks, m)
+            Row ``t``: the gradient of task ``t``'s cost with respect to its logits (row ``t``
+            of ``ZL``), as :meth:`prepared_task_logits` returns it.
+        caches : list
+            From the forward pass.
+
+        Returns
+        -------
+        G : dict
+            ``{name: (n_tasks, *param.shape)}`` for every parameter, in the order of
+            :attr:`params`.
+
+        Notes
+        -----
+        Backward through a layer is linear in its upstream gradient, so task ``t``'s slice of
+        every block's output is the ordinary backward of ``dZL`` masked to row ``t``. The
+        output layer (or the heads) turns ``dZL`` into a stack ``dA_t`` of shape
+        ``(n_tasks, ...)``, and every trunk block then runs once on the stack (its
+        ``backward_tasks``): one pass, not ``n_tasks``.
+        """
+        G, dA = {}, dZL
+        for i in range(len(self.blocks) - 1, -1, -1):
+            dA, block_G = self.blocks[i].backward_tasks(dA, caches[i], need_dA_prev=i > 0)
+            G.update(block_G)
+        return {key: G[key] for key in self.params}
+
     def prepared_proba(self, Xp):
         """``AL`` of shape ``(n_tasks, m)`` for a prepared ``Xp``, keeping no caches."""
         AL, _ = self.backend.sigmoid_forward(self._logits(Xp))
@@ -325,6 +421,38 @@ class SharedNetwork:
         """Forward, masked cost and backward: ``(J, grads)`` with ``grads["dW1"]`` etc."""
         return self.prepared_cost_and_grads(*self.prepare(X, Y))
 
+    def task_costs_and_grads(self, X, Y):
+        r"""Each task's masked cost and each task's gradients, from one forward pass.
+
+        Parameters
+        ----------
+        X : ndarray
+            The model's input layout (see :meth:`forward`).
+        Y : ndarray of shape (n_tasks, m)
+            0.0 / 1.0 labels, ``nan`` for '?'.
+
+        Returns
+        -------
+        J_t : ndarray of float64, shape (n_tasks,)
+            Task ``t``'s masked cost, normalised as the model's ``normalize``.
+        G : dict of str to ndarray of shape (n_tasks, \*param.shape)
+            ``G[name][t]``: the gradient of ``J_t[t]`` with respect to ``params[name]``
+            (zero for a parameter task ``t`` does not use, e.g. another task's head).
+
+        Notes
+        -----
+        .. math::
+            J_t = rac{1}{N_t} \sum_{i:\, y_t^{(i)} 
+eq ?} \mathcal{L}(\hat y_t^{(i)}, y_t^{(i)}),
+            \qquad G[k]_t = rac{\partial J_t}{\partial k}
+
+        with :math:`N_t = m` (``normalize="examples"``) or task :math:`t`'s count of known
+        labels (``normalize="labels"``; a task with none has :math:`J_t = 0` and a zero
+        gradient). With ``normalize="examples"``, ``J_t.sum()`` is :meth:`cost` and
+        ``G[k].sum(0)`` is ``cost_and_grads``' ``grads["d" + k]`` (to rounding).
+        """
+        return self.prepared_task_costs_and_grads(*self.prepare(X, Y))
+
     # ------------------------------------------------------------- predictions
     def predict_proba(self, X):
         """``AL``: the probability of each task for each example, shape ``(n_tasks, m)``."""
@@ -344,7 +472,9 @@ class SharedNetwork:
         if dtype is not None:
             config["dtype"] = _check_dtype(dtype)
         new = type(self).from_config(config, backend=backend)
-        new._set_params({k: to_numpy(v) for k, v in self.params.items()})
+        # get_params copies: a clone must never share a live array with this model (moving
+        # to the same backend and dtype would otherwise hand back the very same arrays)
+        new._set_params(self.get_params())
         return new
 
     def astype(self, dtype):
@@ -409,11 +539,18 @@ class SharedMLP(SharedNetwork):
     backend : {"numpy", "numba", "cupy"}, default "numpy"
     normalize : {"examples", "labels"}, default "examples"
         The cost's normaliser (see :func:`mtl_numpy.masked_logistic_cost`).
+    head_dims : sequence of int or None, default None
+        Per-task heads: the hidden layers ``n[1..L-2]`` of ``layer_dims`` form the shared
+        trunk, then each task gets its own dense ReLU layers of these widths and its own
+        output unit. None: the lecture's model (one shared output layer).
 
     Attributes
     ----------
     params : dict
-        ``W{l}`` of shape ``(n[l], n[l-1])`` and ``b{l}`` of shape ``(n[l], 1)``.
+        ``W{l}`` of shape ``(n[l], n[l-1])`` and ``b{l}`` of shape ``(n[l], 1)``. With heads,
+        ``W{l}_t{t}``, ``b{l}_t{t}`` for task ``t``'s head layers (see the module docstring):
+        ``layer_dims=[n_x, 256, 128, 4], head_dims=(32,)`` has ``W1 (256, n_x)``,
+        ``W2 (128, 256)``, then per task ``W3_t{t} (32, 128)`` and ``W4_t{t} (1, 32)``.
 
     Notes
     -----
@@ -426,8 +563,9 @@ class SharedMLP(SharedNetwork):
     example_axis = 1
 
     def __init__(self, layer_dims, seed=0, dtype="float32", backend="numpy",
-                 normalize="examples", *, _initialize=True):
-        super().__init__(seed=seed, dtype=dtype, backend=backend, normalize=normalize)
+                 normalize="examples", head_dims=None, *, _initialize=True):
+        super().__init__(seed=seed, dtype=dtype, backend=backend, normalize=normalize,
+                         head_dims=head_dims)
         layer_dims = _check_sequence("layer_dims", layer_dims, "[n_x, ..., n_tasks]")
         if len(layer_dims) < 2:
             raise ValueError(
@@ -437,8 +575,9 @@ class SharedMLP(SharedNetwork):
             _check_positive_int(f"layer_dims[{i}]", d) for i, d in enumerate(layer_dims)
         ]
         dims, L = self.layer_dims, len(self.layer_dims) - 1
+        self._n_tasks = dims[L]
         self.blocks = [DenseReLU(self, l, dims[l - 1], dims[l]) for l in range(1, L)]
-        self.blocks.append(DenseOutput(self, L, dims[L - 1], dims[L]))
+        self._add_output(L, dims[L - 1], dims[L])
         self._init_params(_initialize)
 
     def _input_shape(self):
@@ -448,14 +587,15 @@ class SharedMLP(SharedNetwork):
         return f"(n_x, m) = ({self.layer_dims[0]}, m)"
 
     def config(self):
-        return {"model": "SharedMLP", "layer_dims": list(self.layer_dims), "seed": self.seed,
-                "dtype": self.dtype, "normalize": self.normalize}
+        config = {"model": "SharedMLP", "layer_dims": list(self.layer_dims), "seed": self.seed,
+                  "dtype": self.dtype, "normalize": self.normalize}
+        return _with_heads(config, self.head_dims)
 
     @classmethod
     def from_config(cls, config, backend="numpy", allocate=True):
         return cls(config["layer_dims"], seed=config.get("seed"), dtype=config["dtype"],
                    backend=backend, normalize=config["normalize"],
-                   _initialize=False if allocate else None)
+                   head_dims=_heads_of(config), _initialize=False if allocate else None)
 
 
 class SharedCNN(SharedNetwork):
@@ -479,6 +619,8 @@ class SharedCNN(SharedNetwork):
     n_tasks : int, default 4
     seed, dtype, backend, normalize
         As for :class:`SharedMLP`.
+    head_dims : sequence of int or None, default None
+        Per-task heads after the shared ``hidden`` layers (see :class:`SharedMLP`).
 
     Attributes
     ----------
@@ -492,8 +634,9 @@ class SharedCNN(SharedNetwork):
 
     def __init__(self, input_shape=(32, 32, 3), conv_channels=(16, 32), kernel_size=3,
                  pool_size=2, hidden=(64,), n_tasks=4, seed=0, dtype="float32",
-                 backend="numpy", normalize="examples", *, _initialize=True):
-        super().__init__(seed=seed, dtype=dtype, backend=backend, normalize=normalize)
+                 backend="numpy", normalize="examples", head_dims=None, *, _initialize=True):
+        super().__init__(seed=seed, dtype=dtype, backend=backend, normalize=normalize,
+                         head_dims=head_dims)
         input_shape = _check_sequence("input_shape", input_shape, "(n_H, n_W, n_C)")
         if len(input_shape) != 3:
             raise ValueError(f"input_shape must be (n_H, n_W, n_C); got {input_shape!r}")
@@ -508,7 +651,7 @@ class SharedCNN(SharedNetwork):
             )
         self.pool_size = _check_positive_int("pool_size", pool_size)
         self.hidden = tuple(_check_positive_int(f"hidden[{i}]", h) for i, h in enumerate(hidden))
-        n_tasks = _check_positive_int("n_tasks", n_tasks)
+        n_tasks = self._n_tasks = _check_positive_int("n_tasks", n_tasks)
 
         n_H, n_W, n_C = self.input_shape
         l = 0
@@ -524,10 +667,10 @@ class SharedCNN(SharedNetwork):
         self.blocks.append(Flatten(self))
         self.flat_dim = n_H * n_W * n_C
         self.layer_dims = dims = [self.flat_dim, *self.hidden, n_tasks]
-        for i in range(1, len(dims)):
+        for i in range(1, len(dims) - 1):
             l += 1
-            dense = DenseReLU if i < len(dims) - 1 else DenseOutput
-            self.blocks.append(dense(self, l, dims[i - 1], dims[i]))
+            self.blocks.append(DenseReLU(self, l, dims[i - 1], dims[i]))
+        self._add_output(l + 1, dims[-2], n_tasks)
         self._init_params(_initialize)
 
     def _input_shape(self):
@@ -537,10 +680,11 @@ class SharedCNN(SharedNetwork):
         return "(m, n_H, n_W, n_C) = (m, {}, {}, {})".format(*self.input_shape)
 
     def config(self):
-        return {"model": "SharedCNN", "input_shape": list(self.input_shape),
+        config = {"model": "SharedCNN", "input_shape": list(self.input_shape),
                 "conv_channels": list(self.conv_channels), "kernel_size": self.kernel_size,
                 "pool_size": self.pool_size, "hidden": list(self.hidden), "n_tasks": self.layer_dims[-1],
                 "seed": self.seed, "dtype": self.dtype, "normalize": self.normalize}
+        return _with_heads(config, self.head_dims)
 
     @classmethod
     def from_config(cls, config, backend="numpy", allocate=True):
@@ -548,7 +692,20 @@ class SharedCNN(SharedNetwork):
                    kernel_size=config["kernel_size"], pool_size=config["pool_size"],
                    hidden=tuple(config["hidden"]), n_tasks=config["n_tasks"], seed=config.get("seed"),
                    dtype=config["dtype"], backend=backend, normalize=config["normalize"],
-                   _initialize=False if allocate else None)
+                   head_dims=_heads_of(config), _initialize=False if allocate else None)
+
+
+def _with_heads(config, head_dims):
+    """``config`` with ``"head_dims"`` when the model has heads; without, the key is left out,
+    so a model without heads writes exactly the checkpoints it always wrote."""
+    if head_dims is not None:
+        config["head_dims"] = list(head_dims)
+    return config
+
+
+def _heads_of(config):
+    head_dims = config.get("head_dims")
+    return None if head_dims is None else tuple(head_dims)
 
 
 MODEL_CLASSES = {"SharedMLP": SharedMLP, "SharedCNN": SharedCNN}

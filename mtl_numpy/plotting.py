@@ -1,5 +1,6 @@
 r"""Figures for multi-task learning: learning curves, scenes with their labels,
-the label matrix with its '?' entries, and per-task metrics side by side.
+the label matrix with its '?' entries, per-task metrics side by side, and the
+gradient conflict between tasks over training.
 
 Matplotlib is an optional extra (``pip install 'mtl-numpy[plot]'``): it is
 imported inside each function, so ``import mtl_numpy`` never needs it. Every
@@ -23,7 +24,7 @@ from .backends import to_numpy
 from .labels import TASKS, known_labels, validate_labels
 
 __all__ = ["plot_learning_curves", "plot_scenes", "plot_label_matrix", "plot_task_metrics",
-           "require_matplotlib", "log_axis", "finish_figure"]
+           "plot_gradient_conflict", "require_matplotlib", "log_axis", "finish_figure"]
 
 _INSTALL_HINT = "plotting needs matplotlib: pip install 'mtl-numpy[plot]'"
 
@@ -334,5 +335,79 @@ def plot_task_metrics(metrics_by_model, metric="accuracy", path=None):
     ax.set_title(f"{metric} per task")
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_gradient_conflict(history, layers="all", path=None):
+    r"""The cosine between each pair of tasks' gradients on the shared parameters over training.
+
+    Parameters
+    ----------
+    history : History
+        From ``mtl.fit(..., track_conflict=k)``: ``history.conflict`` holds one record every
+        ``k`` steps (:meth:`mtl_numpy.diagnostics.GradientConflict.to_dict` plus ``"step"``).
+    layers : "all", None or sequence of str, default "all"
+        Which per-layer panels to draw beside the panel over all the shared parameters:
+        ``"all"`` every layer key of the records (``"1"``, ``"2"``, ... for ``W1, b1``, ...),
+        ``None`` none, or the keys to draw.
+    path : str or os.PathLike, optional
+        Save the figure there.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per group of parameters, one line per pair of tasks
+        (:math:`\cos(g_i, g_j)` against the step; below 0 the two tasks pull the shared
+        weights apart), and a last panel with the task weights the method applied at each
+        step when ``history.task_weights`` holds them. A pair is drawn only at steps where
+        both tasks had a label in the batch.
+    """
+    plt = require_matplotlib()
+    rows = list(getattr(history, "conflict", []) or [])
+    if not rows:
+        raise ValueError("history has no gradient-conflict records: train with "
+                         "mtl.fit(..., track_conflict=k) first")
+    available = list(rows[0]["layers"])
+    if layers == "all":
+        layers = available
+    elif layers is None:
+        layers = []
+    else:
+        layers = [str(k) for k in layers]
+        unknown = [k for k in layers if k not in available]
+        if unknown:
+            raise ValueError(f"layers {unknown} are not among the tracked layers {available}")
+    tasks = list(rows[0]["tasks"])
+    steps = np.array([row["step"] for row in rows])
+    present = np.array([row["present"] for row in rows], dtype=bool)
+    weights = np.array(getattr(history, "task_weights", []) or [])
+    panels = [("all shared parameters", None)] + [(f"layer {k}", k) for k in layers]
+    n_panels = len(panels) + (1 if weights.size else 0)
+    fig, axes = plt.subplots(1, n_panels, figsize=(4.2 * n_panels, 3.6), squeeze=False)
+    T = len(tasks)
+    for ax, (title, key) in zip(axes[0], panels):
+        cos = np.array([row["cosine"] if key is None else row["layer_cosine"][key] for row in rows])
+        for i in range(T):
+            for j in range(i + 1, T):
+                both = present[:, i] & present[:, j]
+                if both.any():
+                    ax.plot(steps[both], cos[both, i, j], "o-", ms=2, lw=1, label=f"{tasks[i]} / {tasks[j]}")
+        ax.axhline(0.0, color="k", lw=0.8)
+        ax.set_ylim(-1.05, 1.05)
+        ax.set_xlabel("step")
+        ax.set_ylabel(r"$\cos(g_i, g_j)$")
+        ax.set_title(f"gradient cosine, {title}")
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize="x-small")
+    if weights.size:
+        ax = axes[0, -1]
+        for t in range(weights.shape[1]):
+            ax.plot(np.arange(1, len(weights) + 1), weights[:, t], lw=1, label=tasks[t])
+        ax.set_xlabel("step")
+        ax.set_ylabel(r"task weight $\lambda_t$")
+        ax.set_title(f"weights ({getattr(history, 'weighting', '')})")
+        ax.legend(fontsize="x-small")
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)

@@ -24,7 +24,9 @@ The house, from the bottom up (each layer imports only the ones above it in this
 
 Every backend owns its conv block ``conv_relu_pool_forward/backward``: fused on the CPU where
 the pooling tiles the conv output, its three kernels one after the other otherwise; the cache is
-the backend's own.
+the backend's own. The per-task backward kernels (``*_backward_tasks``, for
+``model.task_costs_and_grads``) are optional: :func:`task_kernel` gives a backend's own or a
+fallback that runs on any backend.
 """
 from __future__ import annotations
 
@@ -32,10 +34,10 @@ import importlib
 import types
 
 from ..arrays import get_array_module, to_numpy  # noqa: F401 - re-exported
-from ._interface import KERNELS, check_backend, missing_kernels  # noqa: F401 - re-exported
+from ._interface import KERNELS, TASK_KERNELS, check_backend, missing_kernels, task_kernel  # noqa: F401
 
-__all__ = ["BACKENDS", "KERNELS", "available_backends", "check_backend", "get_backend",
-           "get_array_module", "missing_kernels", "to_numpy"]
+__all__ = ["BACKENDS", "KERNELS", "TASK_KERNELS", "available_backends", "check_backend",
+           "get_backend", "get_array_module", "missing_kernels", "task_kernel", "to_numpy"]
 
 #: Every backend the package knows, in order of preference for the CPU.
 BACKENDS = ("numpy", "numba", "cupy")

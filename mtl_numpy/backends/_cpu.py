@@ -354,6 +354,27 @@ class NumpyOps:
                 numpy.multiply(dP, hit, out=dz6[:, :, u, :, v, :])
 
 
+    @staticmethod
+    def unpool_tasks(dP_tasks, code, pf, out5, pool):
+        """:meth:`unpool` for ``T`` tasks at once, into the side-by-side layout: ``out5`` of shape
+        ``(b, n_H, n_W, T, C)`` (C-contiguous), whose ``(b n_H n_W, T C)`` reshape is the matrix
+        ``[dz_1 ... dz_T]``. The pooled gradients and the winners' code are first laid out as
+        ``(b, nPH, nPW, T, C)`` (the winners are the same for every task), so that each offset's
+        select runs over runs of ``T C`` numbers instead of ``C``."""
+        T, b, nPH, nPW, C = dP_tasks.shape
+        shape = (b, nPH, nPW, T, C)
+        dPT, _ = pool.scratch("tasks_dPT", shape, dP_tasks.dtype)
+        codeT, _ = pool.scratch("tasks_codeT", shape, numpy.int8)
+        hit, _ = pool.scratch("tasks_hit", shape, numpy.bool_)
+        numpy.copyto(dPT, dP_tasks.transpose(1, 2, 3, 0, 4))
+        numpy.copyto(codeT, code[:, :, :, None, :])
+        out7 = out5.reshape(b, nPH, pf, nPW, pf, T, C)
+        for u in range(pf):
+            for v in range(pf):
+                numpy.equal(codeT, u * pf + v + 1, out=hit)
+                numpy.multiply(dPT, hit, out=out7[:, :, u, :, v])
+
+
 def conv_forward_blocks(A_prev, W, b, f, stride, pad, n_H, n_W, ops=NumpyOps, pf=None,
                       block_bytes=None):
     """Conv forward over blocks of examples: window matrix, product, bias (and with ``pf``:
@@ -600,3 +621,97 @@ def fused_block_backward(dA, cache, need_dA_prev=True, ops=NumpyOps, block_bytes
     return conv_backward_blocks(dA, A_prev, W, f, stride, pad, n_H, n_W, need_dA_prev, ops=ops,
                                 pf=cache.pool_hparameters["f"], code=cache.code,
                                 block_bytes=block_bytes)
+
+
+# ----------------------------------------------------------------------------------------------
+# The fused conv block's backward for a stack of per-task upstream gradients
+# ----------------------------------------------------------------------------------------------
+
+def fused_block_backward_tasks(dA_tasks, cache, need_dA_prev=True, ops=NumpyOps, block_bytes=None):
+    """:func:`fused_block_backward` for ``dA_tasks`` of shape ``(T, m, n_H // p, n_W // p, n_C)``,
+    one pooled gradient per task: ``(dA_prev_tasks (T, m, ...) or None, dW (T, f, f, n_C_prev,
+    n_C), db (T, 1, 1, 1, n_C))``, task ``t``'s slice equal to ``fused_block_backward(dA_tasks[t])``.
+
+    Per block of examples (the single-task backward's blocks): every task's conv gradient is
+    rebuilt side by side, ``[dz_1 ... dz_T]`` (``ops.unpool_tasks``; the winners are shared),
+    the input's window matrix is gathered ONCE for all tasks, and all tasks' ``dW`` come from
+    ONE product ``cols^T [dz_1 ... dz_T]`` (a ``K x T n_C`` result); each task's ``dA_prev``
+    is then its own gather and product, as in the single-task backward (those are per-task
+    work by nature)."""
+    A_prev, W, b, conv_hparameters = cache.conv_cache
+    f, stride, pad, n_H, n_W = check_conv_args(A_prev, W, b, conv_hparameters)
+    shape = getattr(dA_tasks, "shape", None)
+    if shape is None or len(shape) != 5:
+        raise ValueError(f"dA_tasks must have shape (n_tasks, *{cache.code.shape}); got {shape}")
+    check_upstream("dA_tasks", dA_tasks, (shape[0],) + cache.code.shape)
+    if not same_float(dA_tasks, A_prev, W):
+        dA_tasks = numpy.asarray(dA_tasks, dtype=A_prev.dtype)
+    return _conv_backward_blocks_tasks(dA_tasks, A_prev, W, f, stride, pad, n_H, n_W, need_dA_prev,
+                                       ops, cache.pool_hparameters["f"], cache.code, block_bytes)
+
+
+def _conv_backward_blocks_tasks(dP, A_prev, W, f, stride, pad, n_H, n_W, need_dA_prev, ops, pf,
+                                code, block_bytes):
+    T = dP.shape[0]
+    m, n_H_prev, n_W_prev, n_C_prev = A_prev.shape
+    n_C = W.shape[3]
+    K = f * f * n_C_prev
+    dtype = dP.dtype
+    dP = numpy.ascontiguousarray(dP)
+    W_c = numpy.ascontiguousarray(W)
+    q = f - 1 - pad
+    gather = need_dA_prev and stride == 1 and q >= 0
+    if gather:
+        W_flip = numpy.ascontiguousarray(
+            W_c[::-1, ::-1].transpose(0, 1, 3, 2)).reshape(f * f * n_C, n_C_prev)
+    dA_prev = numpy.empty((T,) + A_prev.shape, dtype=dtype) if gather else (
+        numpy.zeros((T,) + A_prev.shape, dtype=dtype) if need_dA_prev else None)
+    pool = cpu_pool()
+    # the single-task backward's blocks: what a block keeps in cache per task is the same
+    step = examples_per_block(n_H * n_W, K + n_C, dtype.itemsize, block_bytes)
+    if gather:
+        step = min(step, examples_per_block(n_H_prev * n_W_prev, f * f * n_C + n_C_prev,
+                                             dtype.itemsize, block_bytes))
+    unpool_tasks = getattr(ops, "unpool_tasks", NumpyOps.unpool_tasks)
+
+    def work(lo, hi):
+        dW = numpy.zeros((K, T * n_C), dtype=dtype)
+        part = numpy.empty((K, T * n_C), dtype=dtype)
+        ones, fresh = pool.scratch("ones", (step * n_H * n_W,), dtype)
+        if fresh:
+            ones[:] = 1
+        db = numpy.zeros(T * n_C, dtype=dtype)
+        wide_buf, _ = pool.scratch("tasks_bwd_wide", (step * n_H * n_W, T, n_C), dtype)
+        for s in range(lo, hi, step):
+            e = min(s + step, hi)
+            bsz = e - s
+            rows = bsz * n_H * n_W
+            # every task's conv gradient, rebuilt from its pooled gradient and the (shared)
+            # winners, side by side: wide = [dz_1 ... dz_T], (rows, T n_C)
+            wide5 = wide_buf[:rows].reshape(bsz, n_H, n_W, T, n_C)
+            unpool_tasks(dP[:, s:e], code[s:e], pf, wide5, pool)
+            wide = wide5.reshape(rows, T * n_C)
+            # the input's windows, gathered once for every task; every task's dW in one product
+            cols = ops.gather(pool, "conv_bwd_", A_prev[s:e], f, stride, pad, n_H, n_W, step)
+            numpy.matmul(cols.T, wide, out=part)
+            dW += part
+            numpy.matmul(ones[:rows], wide, out=part[0])
+            db += part[0]
+            for t in range(T):
+                dz4 = wide5[:, :, :, t, :]
+                if gather:
+                    dcols = ops.gather(pool, "conv_bwd_dz_", dz4, f, 1, q, n_H_prev, n_W_prev, step)
+                    numpy.matmul(dcols, W_flip, out=dA_prev[t, s:e].reshape(-1, n_C_prev))
+                elif need_dA_prev:
+                    dcols = dz4.reshape(rows, n_C) @ W_c.reshape(K, n_C).T
+                    dA_prev[t, s:e] = col2im(dcols.reshape(bsz, n_H, n_W, f, f, n_C_prev),
+                                             (bsz, n_H_prev, n_W_prev, n_C_prev), f, stride, pad)
+        return dW, db
+
+    parts = pool.run(work, m)
+    dW, db = parts[0]
+    for dW_i, db_i in parts[1:]:
+        dW += dW_i
+        db += db_i
+    dW = numpy.ascontiguousarray(dW.reshape(K, T, n_C).transpose(1, 0, 2))
+    return dA_prev, dW.reshape(T, f, f, n_C_prev, n_C), db.reshape(T, 1, 1, 1, n_C)

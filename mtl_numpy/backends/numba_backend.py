@@ -86,6 +86,7 @@ from ._cpu import cpu_pool, same_float
 from .numpy_backend import (  # noqa: F401 - re-exported: the NumPy backend's, on the CPU pool
     linear_backward,
     linear_forward,
+    linear_relu_backward_tasks,
     relu_forward,
 )
 
@@ -625,6 +626,25 @@ def conv_relu_pool_backward(dA, cache, need_dA_prev=True):
     return conv_backward(dZ, cache.conv_cache, need_dA_prev)
 
 
+def conv_relu_pool_backward_tasks(dA_tasks, cache, need_dA_prev=True):
+    r"""Per-task backward of :func:`conv_relu_pool_forward` (the optional kernel of
+    :data:`mtl_numpy.backends._interface.TASK_KERNELS`): ``dA_tasks`` of shape
+    ``(n_tasks, *A.shape)`` -> ``(dA_prev_tasks, dW_tasks, db_tasks)`` with a leading task axis.
+    On the fused path, :func:`mtl_numpy.backends._cpu.fused_block_backward_tasks` with the
+    compiled unpooling and gathering (the input's windows gathered once for every task, one wide
+    product for every task's ``dW``); otherwise one :func:`conv_relu_pool_backward` per task."""
+    if isinstance(cache, _cpu.FusedBlockCache):
+        return _cpu.fused_block_backward_tasks(dA_tasks, cache, need_dA_prev, ops=_NumbaOps,
+                                               block_bytes=config.CONV_BLOCK_BYTES)
+    return _tasks_loop(dA_tasks, cache, need_dA_prev)
+
+
+def _tasks_loop(dA_tasks, cache, need_dA_prev):
+    parts = [conv_relu_pool_backward(dA, cache, need_dA_prev) for dA in dA_tasks]
+    dA_prev = np.stack([p[0] for p in parts]) if need_dA_prev else None
+    return dA_prev, np.stack([p[1] for p in parts]), np.stack([p[2] for p in parts])
+
+
 @njit(**config.SERIAL)
 def _bias_relu_pool_kernel(z, bias, pf, P, code):
     r"""``P = maxpool(relu(z + bias))`` over ``pf x pf`` tiles of ``z`` (b, n_H, n_W, C), and
@@ -768,9 +788,32 @@ def _unpool2_kernel(dP, code, dz):
                 o += _U(C)
 
 
+@njit(**config.SERIAL)
+def _unpool_tasks_kernel(dP, code, pf, out):
+    r""":func:`_unpool_kernel` for ``T`` tasks into the side-by-side layout:
+    ``out[i, pf ph + u, pf pw + v, t, c] = dP[t, i, ph, pw, c]`` where ``code`` names offset
+    ``(u, v)``, else 0; ``dP`` (T, b, nPH, nPW, C), ``out`` (b, n_H, n_W, T, C)."""
+    T, b, nPH, nPW, C = dP.shape
+    zero = out.dtype.type(0)
+    for i in range(b):
+        for ph in range(nPH):
+            for pw in range(nPW):
+                for u in range(pf):
+                    for v in range(pf):
+                        k = np.int8(u * pf + v + 1)
+                        for t in range(T):
+                            for c in range(C):
+                                out[i, ph * pf + u, pw * pf + v, t, c] = (
+                                    dP[t, i, ph, pw, c] if code[i, ph, pw, c] == k else zero)
+
+
 class _NumbaOps:
     """The block steps of the CPU engine's conv pipeline (:mod:`mtl_numpy.backends._cpu`,
     whose :class:`~mtl_numpy.backends._cpu.NumpyOps` they replace), compiled."""
+
+    @staticmethod
+    def unpool_tasks(dP_tasks, code, pf, out5, pool):
+        _unpool_tasks_kernel(np.ascontiguousarray(dP_tasks), np.ascontiguousarray(code), pf, out5)
 
     @staticmethod
     def gather(pool, tag, src, f, stride, pad, n_out_h, n_out_w, n_ex):

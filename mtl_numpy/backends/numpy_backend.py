@@ -29,6 +29,7 @@ from ..layers import (  # noqa: F401 - re-exported as this backend's kernels
 )
 from . import _cpu
 from ._cpu import cpu_pool, same_float
+from ._interface import linear_relu_backward_tasks as _generic_linear_relu_backward_tasks
 
 name = "numpy"
 xp = np
@@ -197,6 +198,41 @@ def _dense_backward(dA, Z, A_prev, W, need_dA_prev):
     return dA_prev, dW, db
 
 
+def linear_relu_backward_tasks(dA_tasks, cache, need_dA_prev=True):
+    r"""LINEAR -> RELU backward for a stack of per-task upstream gradients (the optional kernel
+    of :data:`mtl_numpy.backends._interface.TASK_KERNELS`): ``dA_tasks (T, n, m)`` ->
+    ``(dA_prev (T, n_prev, m) or None, dW (T, n, n_prev), db (T, n, 1))``.
+
+    As :func:`linear_relu_backward` per task, on the CPU pool: the mask and each task's
+    ``dA_prev = W^T dZ_t`` by chunks of examples, then every task's ``dW`` in one product
+    ``[dZ_1; ...; dZ_T] A_prev^T`` (the ``(T n, m)`` stack) by chunks of ``A_prev``'s rows.
+    """
+    (A_prev, W, b), Z = cache
+    if not (_dense_ok(A_prev, W, b) and same_float(dA_tasks, Z, W) and dA_tasks.ndim == 3
+            and dA_tasks.shape[1:] == Z.shape and Z.shape == (W.shape[0], A_prev.shape[1])):
+        return _generic_linear_relu_backward_tasks(dA_tasks, cache, need_dA_prev)
+    T, n, m = dA_tasks.shape
+    n_prev = W.shape[1]
+    pool = cpu_pool()
+    dZ = np.empty(dA_tasks.shape, dtype=dA_tasks.dtype)
+    dA_prev = np.empty((T, n_prev, m), dtype=dA_tasks.dtype) if need_dA_prev else None
+    dW = np.empty((T * n, n_prev), dtype=dA_tasks.dtype)
+
+    def by_examples(lo, hi):
+        np.multiply(dA_tasks[:, :, lo:hi], Z[:, lo:hi] > 0, out=dZ[:, :, lo:hi])
+        if dA_prev is not None:
+            for t in range(T):
+                np.matmul(W.T, dZ[t, :, lo:hi], out=dA_prev[t, :, lo:hi])
+
+    def by_inputs(lo, hi):
+        np.matmul(dZ.reshape(T * n, m), A_prev[lo:hi].T, out=dW[:, lo:hi])
+
+    pool.run(by_examples, m, _cpu.dense_min_chunk(T * n, n_prev, m))
+    pool.run(by_inputs, n_prev, _cpu.dense_min_chunk(T * n, m, 1))
+    db = dZ.sum(axis=2, keepdims=True)
+    return dA_prev, dW.reshape(T, n, n_prev), db
+
+
 def relu_forward(Z):
     r"""ReLU, :math:`A = \max(Z, 0)`, as :func:`mtl_numpy.layers.relu_forward` (cache ``Z``)."""
     if not (same_float(Z) and Z.flags.c_contiguous and Z.size >= _cpu.RELU_SPLIT_MIN):
@@ -351,3 +387,35 @@ def conv_relu_pool_backward(dA, cache, need_dA_prev=True):
     dA_pool = pool_backward(dA, cache.pool_cache, mode="max")
     dZ = relu_backward(dA_pool, cache.relu_cache)
     return conv_backward(dZ, cache.conv_cache, need_dA_prev)
+
+
+def conv_relu_pool_backward_tasks(dA_tasks, cache, need_dA_prev=True):
+    r"""Per-task backward of :func:`conv_relu_pool_forward` (the optional kernel of
+    :data:`mtl_numpy.backends._interface.TASK_KERNELS`).
+
+    Parameters
+    ----------
+    dA_tasks : ndarray of shape (n_tasks, m, n_H // p, n_W // p, n_C)
+        Task ``t``'s gradient of its own cost with respect to the block's output.
+    cache, need_dA_prev
+        As for :func:`conv_relu_pool_backward`.
+
+    Returns
+    -------
+    dA_prev_tasks : ndarray of shape (n_tasks, m, n_H_prev, n_W_prev, n_C_prev), or None
+    dW_tasks : ndarray of shape (n_tasks, f, f, n_C_prev, n_C)
+    db_tasks : ndarray of shape (n_tasks, 1, 1, 1, n_C)
+        Slice ``t`` is ``conv_relu_pool_backward(dA_tasks[t], cache, need_dA_prev)``.
+
+    Notes
+    -----
+    On the fused path (:func:`mtl_numpy.backends._cpu.fused_block_backward_tasks`) the input's
+    window matrix is gathered once per block of examples for all tasks, and every task's
+    ``dW`` comes from one product :math:`\text{cols}^T [dZ_1 \dots dZ_T]`; otherwise one
+    :func:`conv_relu_pool_backward` per task.
+    """
+    if isinstance(cache, _cpu.FusedBlockCache):
+        return _cpu.fused_block_backward_tasks(dA_tasks, cache, need_dA_prev)
+    parts = [conv_relu_pool_backward(dA, cache, need_dA_prev) for dA in dA_tasks]
+    dA_prev = np.stack([p[0] for p in parts]) if need_dA_prev else None
+    return dA_prev, np.stack([p[1] for p in parts]), np.stack([p[2] for p in parts])
