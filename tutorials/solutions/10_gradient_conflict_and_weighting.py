@@ -193,15 +193,20 @@ n_pairs_negative = [sum(1 for i in range(4) for j in range(i + 1, 4) if np.array
 print(f"{len(records)} tracked steps; mean pairwise cosine: first {mean_cos[0]:+.3f}, last {mean_cos[-1]:+.3f}, "
       f"range [{mean_cos.min():+.3f}, {mean_cos.max():+.3f}]")
 print("pairs of tasks (of 6) with a negative cosine at each tracked step:", n_pairs_negative)
+print("tracked steps with a negative cosine, per pair (of the steps where both tasks had labels):")
+for i in range(4):
+    for j in range(i + 1, 4):
+        both = [r for r in records if r["present"][i] and r["present"][j]]
+        negative = sum(1 for r in both if r["cosine"][i][j] < 0)
+        print(f"  {tasks[i]:>13} / {tasks[j]:<13} {negative:>3} of {len(both)}")
 
 # %% [markdown]
-# Read the printout and the figure above together. A mean cosine near zero with a few negative
-# pairs would be the picture most papers report for related tasks (gradients close to
-# orthogonal, some pairs conflicting on some batches); a pair that stays negative step after step
-# would be a real, persistent conflict. One run on one seed shows which of the two this is only
-# as far as the noise between tracked batches allows. The per-layer panels show where in the
-# trunk the tasks disagree. What a method should
-# do about it is the question of the rest of the notebook.
+# Read the printout and the figure above together. A mean cosine near zero with some negative
+# pairs means gradients close to orthogonal, with some pairs of tasks conflicting on some
+# batches; a pair negative at nearly every tracked step would be a persistent conflict (the
+# printed counts per pair say which come closest). One run on one seed shows this only as far
+# as the noise between tracked batches allows. The per-layer panels show where in the trunk the
+# tasks disagree. What a method should do about it is the question of the rest of the notebook.
 #
 # ## What the methods do: loss weighting and gradient combination
 #
