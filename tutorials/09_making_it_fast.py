@@ -434,6 +434,7 @@ shutil.rmtree(os.environ.pop("NUMBA_CACHE_DIR"), ignore_errors=True)
 # 3. Train notebook 5's `SharedCNN` for one epoch with `backend="numpy"` and `backend="numba"` and
 #    compare `history.seconds`. Is the ratio the one the CNN panel predicts for `batch_size=64`?
 #
-# This is the last notebook. The [README](../README.md) lists them all with the benchmarks' results;
+# Next: [notebook 10](10_gradient_conflict_and_weighting.ipynb), gradient conflict between the tasks
+# and what loss weighting does with it. The [README](../README.md) lists every notebook with the benchmarks' results;
 # `benchmarks/RESULTS.md` holds the full benchmark tables, and
 # [docs/experiments.md](../docs/experiments.md) the experiments.
