@@ -108,6 +108,13 @@ def test_bad_learning_rate(bad):
         affinity.lookahead_affinity(model, np.zeros((2, 3)), np.zeros((2, 3)), learning_rate=bad)
 
 
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True])
+def test_bad_every(bad):
+    model = SharedMLP((2, 3, 2), seed=0)
+    with pytest.raises(ValueError, match="every"):
+        affinity.train_with_affinity(model, np.zeros((2, 3)), np.zeros((2, 3)), epochs=1, every=bad)
+
+
 def test_train_with_affinity_averages_and_leaves_training_unchanged():
     rng = np.random.default_rng(4)
     X = rng.normal(size=(3, 40))
@@ -132,7 +139,7 @@ def test_partitions_of_four_tasks():
     for p in parts:
         assert sorted(itertools.chain(*p)) == [0, 1, 2, 3]
     assert len({affinity.grouping_label(p) for p in parts}) == 15
-    assert affinity.grouping_label(((2, 3), (1, 0))) == "PC|SL"
+    assert affinity.grouping_label(((2, 3), (1, 0))) == "PC/SL"
 
 
 def test_affinity_score_and_choice():
@@ -147,8 +154,8 @@ def test_affinity_score_and_choice():
     full = sum(np.mean([Z[i, j] for i in range(4) if i != j]) for j in range(4))
     assert affinity.affinity_score(Z, ((0, 1, 2, 3),)) == pytest.approx(full)
     assert affinity.grouping_label(affinity.choose_by_affinity(Z, 1)) == "PCSL"
-    assert affinity.grouping_label(affinity.choose_by_affinity(Z, 2)) == "PC|SL"
-    assert affinity.grouping_label(affinity.choose_by_affinity(Z, 4)) == "PC|SL"
+    assert affinity.grouping_label(affinity.choose_by_affinity(Z, 2)) == "PC/SL"
+    assert affinity.grouping_label(affinity.choose_by_affinity(Z, 4)) == "PC/SL"
 
 
 def test_exhaustive_choice_minimises_the_summed_validation_loss():
@@ -177,7 +184,8 @@ def test_fast_result_structure(fast_result):
     assert n_seeds == 2 and r.settings["fast"] is True
     subsets = {"subset_" + "".join("PCSL"[t] for t in s)
                for k in range(1, 5) for s in itertools.combinations(range(4), k)}
-    budgets = {f"{c}_b{b}" for c in ("exhaustive", "cheap", "candidates", "cheap_minus_exhaustive")
+    budgets = {f"{c}_b{b}" for c in ("exhaustive", "cheap", "candidates", "cheap_minus_exhaustive",
+                                      "cheap_minus_candidates")
                for b in range(1, 5)}
     assert set(r.conditions) == {f"affinity_{t}" for t in TASKS} | subsets | budgets
     for row in r.rows:
@@ -213,6 +221,10 @@ def test_fast_result_choices_are_consistent(fast_result):
             assert best <= r.get(f"candidates_b{b}", "all", "val_loss", rho).mean + 1e-12
             if b > 1:   # a bigger budget can only keep or lower the best validation loss
                 assert best <= r.get(f"exhaustive_b{b - 1}", "all", "val_loss", rho).mean + 1e-12
+            for cond in ("cheap_minus_exhaustive", "cheap_minus_candidates"):
+                per_seed = r.notes["per_seed"][key][str(b)][cond]
+                assert len(per_seed) == 2
+                assert np.mean(per_seed) == pytest.approx(r.get(f"{cond}_b{b}", "all", "test_loss", rho).mean)
         # one network: a single candidate, so both methods agree
         assert r.notes["groupings"][key]["1"]["cheap"] == ["PCSL", "PCSL"]
         assert r.notes["groupings"][key]["1"]["exhaustive"] == ["PCSL", "PCSL"]

@@ -47,10 +47,13 @@ Rows of the :class:`ExperimentResult` (param = ``rho``, the scenes' relatedness)
 * ``exhaustive_b<b>``, ``cheap_b<b>``, ``candidates_b<b>`` (the mean over candidates), task
   ``"all"``: ``val_loss``, ``test_loss``, ``accuracy``;
 * ``cheap_minus_exhaustive_b<b>``, task ``"all"``: the paired per-seed differences of those
-  three, and ``agree`` (1 when the cheap choice is the exhaustive one, 0 otherwise).
+  three, and ``agree`` (1 when the cheap choice is the exhaustive one, 0 otherwise);
+  ``cheap_minus_candidates_b<b>``: the cheap choice minus the candidates' mean, per seed (does
+  the affinity pick better than a partition drawn at random?).
 
 ``notes["groupings"]`` holds each seed's chosen groupings, ``notes["Z_per_seed"]`` each seed's
-matrix.
+matrix, ``notes["per_seed"]`` each seed's test-loss differences (for the intervals of
+:func:`summary_markdown`).
 """
 from __future__ import annotations
 
@@ -64,6 +67,7 @@ from ..optim import Adam
 from ..plotting import finish_figure, require_matplotlib
 from .common import ExperimentResult, Recorder, Timer, blas_threads, evaluate_truth, \
     resolve_backend, run_progress
+from .relatedness import _interval   # mean, std and 95 % t half-width of per-seed values
 
 __all__ = ["run", "plot", "lookahead_affinity", "train_with_affinity", "partitions",
            "grouping_label", "affinity_score", "choose_by_affinity", "choose_exhaustive",
@@ -163,6 +167,8 @@ def train_with_affinity(model, X, Y, *, epochs, batch_size=64, learning_rate=3e-
         The mean of the recorded matrices (each entry over the lookaheads where it is defined);
         None when ``every`` is None.
     """
+    if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
+        raise ValueError(f"every must be None or a positive int; got {every!r}")
     Xp, Yp = model.prepare(X, Y)
     m = model.n_examples(Xp)
     rng = np.random.default_rng(seed)
@@ -213,8 +219,8 @@ def partitions(items):
 
 
 def grouping_label(grouping, letters=LETTERS):
-    """``((0, 1), (2, 3))`` -> ``"PC|SL"``: one letter per task, ``|`` between networks."""
-    return "|".join("".join(letters[t] for t in sorted(g)) for g in
+    """``((0, 1), (2, 3))`` -> ``"PC/SL"``: one letter per task, ``/`` between networks."""
+    return "/".join("".join(letters[t] for t in sorted(g)) for g in
                     sorted(grouping, key=lambda g: (min(g))))
 
 
@@ -323,7 +329,7 @@ def run(seeds=(0, 1, 2, 3, 4), rhos=DEFAULT_RHOS, m_train=2000, m_val=500, m_tes
     T = len(TASKS)
     subsets = [s for r in range(1, T + 1) for s in itertools.combinations(range(T), r)]
     rec = Recorder()
-    notes = {"groupings": {}, "Z_per_seed": {}, "lookaheads": {}}
+    notes = {"groupings": {}, "Z_per_seed": {}, "per_seed": {}}
     bar = run_progress(len(seeds) * len(rhos) * len(subsets), "affinity", progress)
     w = int(width)
     with Timer() as timer, blas_threads(1):
@@ -331,6 +337,8 @@ def run(seeds=(0, 1, 2, 3, 4), rhos=DEFAULT_RHOS, m_train=2000, m_val=500, m_tes
             key = f"{rho:g}"
             notes["groupings"][key] = {str(b): {"cheap": [], "exhaustive": []} for b in range(1, T + 1)}
             notes["Z_per_seed"][key] = []
+            notes["per_seed"][key] = {str(b): {"cheap_minus_exhaustive": [], "cheap_minus_candidates": []}
+                                      for b in range(1, T + 1)}
             for seed in seeds:
                 data = driving_scenes(m_train + m_val + m_test, image_size=image_size,
                                       missing=missing, seed=seed, relatedness=rho)
@@ -385,6 +393,12 @@ def run(seeds=(0, 1, 2, 3, 4), rhos=DEFAULT_RHOS, m_train=2000, m_val=500, m_tes
                                 np.mean([c[metric] for c in cands]))
                         rec.add(f"cheap_minus_exhaustive_b{b}", rho, "all", metric,
                                 s_cheap[metric] - s_best[metric])
+                        rec.add(f"cheap_minus_candidates_b{b}", rho, "all", metric,
+                                s_cheap[metric] - np.mean([c[metric] for c in cands]))
+                    diffs = notes["per_seed"][key][str(b)]
+                    diffs["cheap_minus_exhaustive"].append(s_cheap["test_loss"] - s_best["test_loss"])
+                    diffs["cheap_minus_candidates"].append(
+                        s_cheap["test_loss"] - float(np.mean([c["test_loss"] for c in cands])))
                     same = grouping_label(cheap) == grouping_label(best)
                     rec.add(f"cheap_minus_exhaustive_b{b}", rho, "all", "agree", float(same))
                     notes["groupings"][key][str(b)]["cheap"].append(grouping_label(cheap))
@@ -402,53 +416,58 @@ def affinity_matrix(result, rho):
     return np.array([[result.get(f"affinity_{i}", j, "Z", rho).mean for j in TASKS] for i in TASKS])
 
 
-def _interval(values):
-    v = np.asarray(values, dtype=np.float64)
-    return float(v.mean()), (float(v.std(ddof=1)) if v.size > 1 else 0.0)
-
-
 def summary_markdown(result, digits=3):
     """One line per (``rho``, budget): the groupings chosen (per seed), their test scores, agreement.
 
-    Scores: the summed per-task test loss (lower is better) and the mean test accuracy, mean ±
-    std over seeds; ``cheap - exhaustive`` is the paired per-seed difference of the test loss.
+    Scores: the summed per-task test loss (lower is better), mean ± std over seeds; the two
+    differences are paired per seed (the same scenes and networks), given as mean ± std and the
+    95 % t interval of the mean; then the mean test accuracy of the tasks.
     """
     T = len(TASKS)
     head = ["rho", "budget", "exhaustive picks (per seed)", "cheap picks (per seed)", "same",
             "test loss: exhaustive", "test loss: cheap", "test loss: mean of candidates",
-            "cheap - exhaustive (test loss)", "accuracy: exhaustive", "accuracy: cheap"]
+            "cheap - exhaustive", "95 % interval", "cheap - candidates", "95 % interval",
+            "accuracy: exhaustive", "accuracy: cheap"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
     f = f".{digits}f"
+
+    def cell(cond, metric, rho):
+        r = result.get(cond, "all", metric, rho)
+        return f"{r.mean:{f}} ± {r.std:{f}}"
+
+    def paired(cond, rho, b):
+        per_seed = result.notes["per_seed"][f"{rho:g}"][str(b)][cond]
+        mean, std, half = _interval(per_seed)
+        return [f"{mean:+{f}} ± {std:{f}}", f"[{mean - half:+{f}}, {mean + half:+{f}}]"]
+
     for rho in result.params:
         g = result.notes["groupings"][f"{rho:g}"]
         for b in range(1, T + 1):
             picks = g[str(b)]
             agree = sum(c == e for c, e in zip(picks["cheap"], picks["exhaustive"]))
-
-            def cell(cond, metric, sign=""):
-                r = result.get(cond, "all", metric, rho)
-                return f"{r.mean:{sign}{f}} ± {r.std:{f}}"
-
-            lines.append("| " + " | ".join([
-                f"{rho:g}", str(b), " ".join(picks["exhaustive"]), " ".join(picks["cheap"]),
-                f"{agree}/{len(picks['cheap'])}", cell(f"exhaustive_b{b}", "test_loss"),
-                cell(f"cheap_b{b}", "test_loss"), cell(f"candidates_b{b}", "test_loss"),
-                cell(f"cheap_minus_exhaustive_b{b}", "test_loss", "+"),
-                cell(f"exhaustive_b{b}", "accuracy"), cell(f"cheap_b{b}", "accuracy")]) + " |")
+            lines.append("| " + " | ".join(
+                [f"{rho:g}", str(b), " ".join(picks["exhaustive"]), " ".join(picks["cheap"]),
+                 f"{agree}/{len(picks['cheap'])}", cell(f"exhaustive_b{b}", "test_loss", rho),
+                 cell(f"cheap_b{b}", "test_loss", rho), cell(f"candidates_b{b}", "test_loss", rho)]
+                + paired("cheap_minus_exhaustive", rho, b) + paired("cheap_minus_candidates", rho, b)
+                + [cell(f"exhaustive_b{b}", "accuracy", rho), cell(f"cheap_b{b}", "accuracy", rho)])
+                + " |")
     return "\n".join(lines)
 
 
 def matrix_markdown(result, digits=3):
     """The affinity matrix at each ``rho``, mean ± std over seeds (row: stepping task i)."""
     out = []
+    d = max(digits - 2, 1)   # Z x 1000: "+31.7" carries as many digits as "0.032"
     for rho in result.params:
         lines = [f"**rho = {rho:g}** (Z[i -> j] x 1000; row i steps, column j is measured)", "",
-                 "| i \\ j | " + " | ".join(TASKS) + " |", "|" + "|".join(["---"] * (len(TASKS) + 1)) + "|"]
+                 "| i \\ j | " + " | ".join(TASKS) + " |",
+                 "|" + "|".join(["---"] * (len(TASKS) + 1)) + "|"]
         for i in TASKS:
             cells = []
             for j in TASKS:
                 r = result.get(f"affinity_{i}", j, "Z", rho)
-                cells.append(f"{1000 * r.mean:+.{max(digits - 2, 1)}f} ± {1000 * r.std:.{max(digits - 2, 1)}f}")
+                cells.append(f"{1000 * r.mean:+.{d}f} ± {1000 * r.std:.{d}f}")
             lines.append(f"| {i} | " + " | ".join(cells) + " |")
         out.append("\n".join(lines))
     return "\n\n".join(out)
@@ -462,14 +481,19 @@ def plot(result, path=None):
     T = len(TASKS)
     fig, axes = plt.subplots(1, len(rhos) + 1, figsize=(4.3 * (len(rhos) + 1) + 1, 4.2),
                              gridspec_kw={"width_ratios": [1] * len(rhos) + [1.5], "wspace": 0.35})
-    lim = max(1e-12, max(np.nanmax(np.abs(affinity_matrix(result, rho))) for rho in rhos))
+    # The colour scale is set by the off-diagonal entries (how tasks affect each other); the
+    # diagonal (a task's step on its own loss) is far larger and is drawn saturated, in bold.
+    off = ~np.eye(T, dtype=bool)
+    lim = max(1e-9, max(np.nanmax(np.abs(1000 * affinity_matrix(result, rho)[off])) for rho in rhos))
     short = [t.replace("_", " ").replace("traffic light", "light") for t in TASKS]
     for n, (ax, rho) in enumerate(zip(axes[:-1], rhos)):
-        Z = affinity_matrix(result, rho)
+        Z = 1000 * affinity_matrix(result, rho)
         im = ax.imshow(Z, cmap="RdBu_r", vmin=-lim, vmax=lim)
         for i in range(T):
             for j in range(T):
-                ax.text(j, i, f"{1000 * Z[i, j]:+.1f}", ha="center", va="center", fontsize=8)
+                ax.text(j, i, f"{Z[i, j]:+.1f}", ha="center", va="center", fontsize=8,
+                        fontweight="bold" if i == j else "normal",
+                        color="w" if abs(Z[i, j]) > 0.6 * lim else "k")
         ax.set_xticks(range(T))
         ax.set_xticklabels(short, fontsize=7, rotation=30)
         ax.set_yticks(range(T))
@@ -503,7 +527,8 @@ def plot(result, path=None):
     ax.set_title("Grouping picked: score on test scenes\n(k/n: seeds where cheap = exhaustive)",
                  fontsize=9)
     ax.legend(fontsize=6)
-    fig.colorbar(im, ax=list(axes[:-1]), shrink=0.8)
+    fig.colorbar(im, ax=list(axes[:-1]), shrink=0.8,
+                 label="Z x 1000 (diagonal saturated)")
     fig.suptitle(f"Lookahead affinity vs training all 15 subsets "
                  f"({len(result.settings.get('seeds', []))} seeds)")
     return finish_figure(fig, path)
