@@ -15,8 +15,9 @@ task ``j``'s loss on the same batch changes:
 
 (``J_t`` and ``g_i`` from ``model.task_costs_and_grads``; the parameters are put back exactly
 after each lookahead). ``Z > 0``: a step for task ``i`` lowers task ``j``'s loss. To first
-order :math:`Z_{i \to j} \approx \eta\, \langle g_i, g_j \rangle / J_j`, so the *ranking* of
-groupings hardly depends on ``eta``. ``Z`` is averaged over the training run (entries of a
+order :math:`Z_{i \to j} \approx \eta\, \langle g_i, g_j \rangle / J_j`, so while ``eta`` is in
+that range it scales every entry alike and the ranking of groupings (a score linear in ``Z``)
+does not depend on it. ``Z`` is averaged over the training run (entries of a
 batch in which task ``i`` or ``j`` has no known label are left out). A grouping is scored as
 in the paper: each task ``j`` gets the mean affinity onto it from the other members of its
 group, :math:`\frac{1}{|S|-1} \sum_{i \in S, i \ne j} Z_{i \to j}` (0 for a task alone), summed
