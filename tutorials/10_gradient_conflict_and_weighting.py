@@ -469,5 +469,5 @@ for method in methods[1:]:
 #    more of `Y[0]` to nan) and train `"equal"` and `"per_task"`: which weights change, and why does
 #    `"per_task"` care about the labelled count?
 #
-# Next: notebook 11 asks which tasks to learn together (see the [tutorials' list](README.md)). The
+# Next: [notebook 11](11_which_tasks_together.ipynb) asks which tasks to learn together. The
 # project's [README](../README.md) lists every tutorial.
