@@ -5,6 +5,9 @@
 * ``kernels``  -- conv and pooling kernels (``benchmarks/bench_kernels.py``);
 * ``steps``    -- full training steps of the reference MLP and CNN on every backend and PyTorch
   (``benchmarks/bench_steps.py``); ``--plot PATH`` draws time per example vs batch size;
+* ``tasks``    -- per-task gradients (one stacked backward vs a backward per task) and the step
+  time of every weighting method relative to "equal" (``benchmarks/bench_tasks.py``; not in
+  ``all``);
 * ``gpu-cost`` -- only the GPU cost kernel vs copy bandwidth (``--cost-m``, default 1e8);
 * ``guards``   -- what ``fit``'s per-step divergence/interrupt guards cost next to the step they
   guard (``benchmarks/bench_guards.py``);
@@ -29,7 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if os.path.dirname(HERE) not in sys.path:
     sys.path.insert(0, os.path.dirname(HERE))
 
-COMMANDS = ("cost", "kernels", "steps", "gpu-cost", "guards", "all")
+COMMANDS = ("cost", "kernels", "steps", "tasks", "gpu-cost", "guards", "all")
 
 #: ``--quick`` arguments for the scripts that have no ``--quick`` of their own.
 QUICK_ARGS = {
@@ -133,6 +136,7 @@ def main(argv=None):
                  ("gpu-cost", lambda: run_gpu_cost(args))],
         "kernels": [("kernels", lambda: run_script("bench_kernels", args.quick))],
         "steps": [("steps", lambda: run_steps(args, extra))],
+        "tasks": [("tasks", lambda: run_script("bench_tasks", args.quick))],
         "gpu-cost": [("gpu-cost", lambda: run_gpu_cost(args))],
         "guards": [("guards", lambda: run_script("bench_guards", args.quick))],
     }

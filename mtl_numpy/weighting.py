@@ -79,7 +79,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .arrays import get_array_module, to_numpy
-from .diagnostics import check_task_counts, check_param_names, check_task_grads, gram_matrices, present_tasks
+from .diagnostics import check_param_names, check_task_counts, check_task_grads, gram_matrices, present_tasks
 from .labels import known_labels
 from .losses import check_normalize
 

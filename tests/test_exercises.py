@@ -153,6 +153,23 @@ def test_check_of_the_backward_waits_for_the_forward():
     assert result.status == "not done", str(result)
 
 
+def _package_pcgrad_project(g_i, g_j):
+    """g_i's PCGrad projection by mtl.weighting.pcgrad_weights on two tasks, with g_j kept out of
+    the projections: a zero K[0, 0] makes the package skip projecting g_j on g_i, so its weights
+    are (1, 1 + c) with g_i_pc = g_i + c g_j, and the sum minus g_j is g_i_pc."""
+    K = np.array([[0.0, g_i @ g_j], [g_i @ g_j, g_j @ g_j]])
+    return mtl.weighting.pcgrad_weights(K, np.random.default_rng(0)) @ np.vstack([g_i, g_j]) - g_j
+
+
+def _package_uncertainty(J_t, s, present):
+    """UncertaintyWeighting.combine's cost and dJ/ds for log variances ``s``."""
+    G = {"W1": np.where(present[:, None], 1.0, 0.0)}
+    method = mtl.weighting.UncertaintyWeighting(n_tasks=len(J_t))
+    method.params["log_var"][:] = s
+    J, _ = method.combine(J_t, G, present=present)
+    return J, method.grads["dlog_var"]
+
+
 # The package's own function where it has one with the exercise's signature.
 REFERENCES = {
     "masked_cost_vectorized": lambda AL, Y, normalize="examples": mtl.masked_logistic_cost(AL, Y, normalize=normalize),
@@ -164,6 +181,11 @@ REFERENCES = {
     "conv_forward": naive.conv_forward,
     "create_mask_from_window": naive.create_mask_from_window,
     "pool_backward": naive.pool_backward,
+    # Tutorial 10: the package's functions, called with the exercise's signature.
+    "gradient_cosine": lambda G, shared, i, j: mtl.diagnostics.conflict_from_task_grads(G, shared).cosine[i, j],
+    "mgda_two_tasks": lambda g1, g2: mtl.weighting.two_task_min_norm(g1 @ g1, g1 @ g2, g2 @ g2),
+    "pcgrad_project": lambda g_i, g_j: _package_pcgrad_project(g_i, g_j),
+    "uncertainty_cost": lambda J_t, s, present: _package_uncertainty(J_t, s, present),
 }
 
 
@@ -231,6 +253,13 @@ WRONG = {
     "create_mask_from_window": (lambda x: x == np.max(x), "True at every tied maximum"),
     "pool_backward": (_pool_backward_all_ties, "dA_prev["),
     "im2col": (lambda A, f, s, p: np.zeros((1, 1)), "cols has shape (1, 1)"),
+    "gradient_cosine": (lambda G, shared, i, j: mtl.diagnostics.conflict_from_task_grads(G).cosine[i, j],
+                        "the heads included"),
+    "pcgrad_project": (lambda g_i, g_j: g_i - (g_i @ g_j) / (g_j @ g_j) * g_j,
+                       "projected although it agrees"),
+    "mgda_two_tasks": (lambda g1, g2: (g2 - g1) @ g2 / ((g1 - g2) @ (g1 - g2)), "the unclipped ratio"),
+    "uncertainty_cost": (lambda J_t, s, present: (float(np.sum(np.exp(-s) * J_t + s)), 1.0 - np.exp(-s) * J_t),
+                         "the absent one's s_t included"),
 }
 
 

@@ -244,3 +244,113 @@ def test_checkpoint_mode_follows_umask_and_suffix_case_is_kept(tmp_path):
 def test_unordered_layer_dims_are_refused(bad):
     with pytest.raises(ValueError, match="layer_dims must be an ordered sequence"):
         mtl.SharedMLP(bad)
+
+
+# -- 3. the checkpoint fuzzer: load_model finds only a ValueError or a correct model -----------
+
+def _checkpoint_bytes(tmp_path_factory=None):
+    import tempfile
+    folder = tempfile.mkdtemp()
+    model = mtl.SharedMLP([6, 5, 4], seed=3)
+    path = model.save(f"{folder}/ok.npz")
+    with open(path, "rb") as f:
+        return f.read(), model
+
+
+_VALID, _MODEL = _checkpoint_bytes()
+
+
+def _swap_member_names(blob, a, b):
+    """Swap two member names in the zip (local headers and central directory): same length."""
+    assert len(a) == len(b)
+    marker = b"\x00" * 0
+    blob = blob.replace(a, b"\x01" * len(a)).replace(b, a).replace(b"\x01" * len(a), b)
+    return blob + marker
+
+
+def _inflate_header(blob, member, new_shape):
+    """A well-formed zip (CRCs right) whose ``member`` has its .npy header rewritten to declare
+    ``new_shape`` over the same data: the lie a hostile file tells."""
+    import io
+    import zipfile
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(blob)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == member:
+                f = io.BytesIO(data)
+                version = np.lib.format.read_magic(f)
+                reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                          else np.lib.format.read_array_header_2_0)
+                _, fortran, dtype = reader(f)
+                header = io.BytesIO()
+                np.lib.format.write_array_header_2_0(
+                    header, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": fortran,
+                             "shape": new_shape})
+                data = header.getvalue() + data[f.tell():]
+            dst.writestr(info.filename, data)
+    return out.getvalue()
+
+
+@settings(max_examples=int(__import__("os").environ.get("MTL_FUZZ_EXAMPLES", "120")), deadline=None)
+@given(data=st.data())
+def test_fuzzed_checkpoints_load_correctly_or_give_a_value_error(tmp_path_factory, data):
+    import tracemalloc
+    blob = bytearray(_VALID)
+    op = data.draw(st.sampled_from(["truncate", "flip", "swap", "inflate", "insert"]))
+    if op == "truncate":
+        blob = blob[:data.draw(st.integers(0, len(blob) - 1))]
+    elif op == "flip":
+        for _ in range(data.draw(st.integers(1, 6))):
+            k = data.draw(st.integers(0, len(blob) - 1))
+            blob[k] ^= data.draw(st.integers(1, 255))
+    elif op == "swap":
+        blob = bytearray(_swap_member_names(bytes(blob), b"W1.npy", b"W2.npy"))
+    elif op == "inflate":
+        shape = data.draw(st.sampled_from([(10**9,), (5, 6 * 10**8), (40000, 40000), (5, 7), (6, 5), (3,)]))
+        member = data.draw(st.sampled_from(["W1.npy", "b1.npy", "W2.npy"]))
+        blob = bytearray(_inflate_header(bytes(blob), member, shape))
+    else:
+        k = data.draw(st.integers(0, len(blob)))
+        blob[k:k] = data.draw(st.binary(min_size=1, max_size=32))
+    path = tmp_path_factory.mktemp("fuzz") / "fuzz.npz"
+    path.write_bytes(bytes(blob))
+    tracemalloc.start()
+    try:
+        try:
+            model = mtl.load_model(path)
+        except ValueError as exc:
+            assert "fuzz.npz" in str(exc)
+            model = None
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, f"{op}: {peak} bytes"
+    if model is not None:        # whatever loads is a whole, finite model of the saved architecture
+        assert model.param_shapes() == _MODEL.param_shapes()
+        assert all(np.isfinite(v).all() for v in model.params.values())
+
+
+@settings(max_examples=80, deadline=None)
+@given(X=hnp.arrays(dtype=st.sampled_from([np.float64, np.float32, np.int32, np.bool_, np.complex64]),
+                    shape=hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=5),
+                    elements=None),
+       big=st.sampled_from([None, 1e39, np.inf, np.nan]))
+def test_random_inputs_through_a_model_give_a_result_or_a_named_error(X, big):
+    model = mtl.SharedMLP([3, 4, 2], seed=0, dtype="float32")
+    if big is not None and X.size and X.dtype.kind == "f" and X.dtype.itemsize == 8:
+        X = X.copy()
+        X.flat[0] = big
+    m = X.shape[1] if X.ndim == 2 else 1
+    Y = np.ones((2, max(m, 1)))
+    with np.errstate(all="ignore"):
+        finite = X.dtype.kind in "biuf" and np.isfinite(X.astype(np.float64)).all() \
+            and np.abs(X.astype(np.float64)).max(initial=0) < 3e38
+    valid = X.ndim == 2 and X.shape[0] == 3 and X.shape[1] > 0 and X.dtype.kind in "biuf" and finite
+    if valid:
+        J = model.cost(X, Y)
+        assert math.isfinite(J)
+        assert model.predict_proba(X).shape == (2, X.shape[1])
+    else:
+        with pytest.raises((ValueError, TypeError), match="X"):
+            model.cost(X, Y)

@@ -10,7 +10,7 @@ from mtl_numpy.backends import get_backend, task_kernel
 from mtl_numpy.backends._interface import (conv_relu_pool_backward_tasks_loop,
                                            linear_relu_backward_tasks, missing_kernels)
 from conftest import (BACKENDS, LABEL_PATTERNS, MODEL_CASES, host, jitter_biases, labels_with_pattern,
-                      make_model, model_inputs)
+                      model_inputs)
 
 #: Small models with heads (float64 gradient checks stay cheap).
 HEAD_CASES = {

@@ -266,8 +266,12 @@ def test_mgda_two_tasks_closed_form(g):
     gamma = 0.0 if denom == 0 else np.clip((g2 - g1) @ g2 / denom, 0.0, 1.0)
     _, d, w = combine("mgda", g, present=np.ones(2, bool))     # a zero gradient is a task too here
     scale = 1 + np.sum(g * g)
-    np.testing.assert_allclose(d, gamma * g1 + (1 - gamma) * g2, atol=1e-10 * scale)
-    if denom > 1e-8 * (g1 @ g1 + g2 @ g2):
+    well_posed = denom > 1e-8 * (g1 @ g1 + g2 @ g2)
+    # When g1 ~ g2, gamma is lost in rounding of the inner products (any gamma is as good), and
+    # d = g2 + gamma (g1 - g2) is then known only to within ||g1 - g2||.
+    slack = 0.0 if well_posed else np.sqrt(denom)
+    np.testing.assert_allclose(d, gamma * g1 + (1 - gamma) * g2, atol=1e-10 * scale + slack)
+    if well_posed:
         # gamma itself is ill-posed when g1 ~ g2 (from inner products, ||g1 - g2||^2 is lost
         # in rounding); d is not, as checked above
         assert wt.two_task_min_norm(g1 @ g1, g1 @ g2, g2 @ g2) == pytest.approx(gamma, abs=1e-6)

@@ -16,25 +16,14 @@
 # %% [markdown]
 # # 7. Transfer learning A → B
 #
-# **What we are about to do, and why.** Multi-task learning trains all the tasks *at the same
-# time*. Transfer learning, the lecture's neighbour, trains them *one after the other*: first a
-# network on a task A with lots of data, then the same network, with a new output layer, on the
-# task B you care about, which has little. The lecture's example pretrains on a million everyday
-# images and fine-tunes on a hundred or a thousand radiology images, and says when this makes
-# sense:
-#
-# * A and B have the **same input** $x$ (here: the same kind of image);
-# * A has **a lot more data** than B;
-# * **low-level features from A** could be helpful for B.
-#
-# And how: with very little data for B, retrain only the new last layer (keep A's features
-# frozen); with more, retrain all the layers, starting from A's values (*fine-tuning*). This
-# notebook builds these by hand on real data (scikit-learn's handwritten digits, four yes/no
-# questions per digit), checks that "frozen" really means frozen, and then runs the package's
-# `transfer` experiment, which compares training from scratch, fine-tuning the head only,
-# fine-tuning everything and reusing only A's lowest layers, on the digits and on the driving
-# scenes, as the amount of B data grows. The two data sets give opposite answers, and the
-# lecture's third condition says why.
+# **What we are about to do, and why.** Multi-task learning trains the tasks *at the same time*;
+# transfer learning, the lecture's neighbour, trains them *one after the other*: a network on a task
+# A with lots of data, then the same network with a new output layer on the task B you care about.
+# The lecture says it makes sense when A and B have the **same input**, A has **much more data**,
+# and **A's low-level features could help B**; with very little B data retrain only the new last
+# layer, with more retrain everything (*fine-tuning*). We build this by hand on real digits, check
+# that "frozen" means frozen, then run the `transfer` experiment on digits and on driving scenes,
+# where the two give opposite answers.
 
 # %%
 import os
@@ -55,38 +44,26 @@ print("setting:", "fast (MTL_FAST=1)" if FAST else "full")
 # %% [markdown]
 # ## The math
 #
-# Write the network as a *trunk* $a = g(x;\ \theta)$ (every layer but the last, parameters
-# $\theta = W^{[1]}, b^{[1]}, \dots, W^{[L-1]}, b^{[L-1]}$) and a *head*, the output layer
+# Split the network into a *trunk* $a = g(x;\ \theta)$ (every layer but the last) and a *head*
 # $\hat y = \sigma(W^{[L]} a + b^{[L]})$.
 #
-# 1. **Pretraining on A**: minimise the masked cost $J_A(\theta, W^{[L]}_A, b^{[L]}_A)$ over
-#    A's examples, with one output per A task.
-# 2. **Transfer**: a new network for B with the same trunk shape; copy $\theta$ from step 1 and
-#    initialise a new head $W^{[L]}_B, b^{[L]}_B$ at random (B has its own number of outputs).
-# 3. **Fine-tune on B**, one of three ways:
-#    * *head only*: update only $W^{[L]}_B, b^{[L]}_B$. The trunk is frozen, so $a = g(x;\theta)$ is a
-#      fixed feature vector and this is logistic regression on A's features: few parameters, hard to
-#      overfit with little data;
-#    * *all layers*: update everything, starting from $\theta$ instead of a random initialisation;
-#    * *lower layers only*: copy only the lowest layers of $\theta$ (the layers the lecture calls
-#      "low-level features": a CNN's convolutions, an MLP's first layer), initialise the layers
-#      above them at random as well, and train everything. A's task-specific upper layers are left
-#      behind.
+# 1. **Pretrain on A**: minimise the masked cost $J_A(\theta, W^{[L]}_A, b^{[L]}_A)$.
+# 2. **Transfer**: a network for B with the same trunk shape; copy $\theta$, initialise a new head
+#    $W^{[L]}_B, b^{[L]}_B$ at random.
+# 3. **Fine-tune on B**: *head only* (the trunk is frozen, so this is logistic regression on A's
+#    features $a$), *all layers* (start from $\theta$, train everything) or *lower layers only*
+#    (copy only the lowest layers, the lecture's "low-level features", and train everything).
 #
-# Freezing is a statement about the optimizer, not the gradient: backpropagation still computes
-# $dW^{[1]}, \dots$ but the update $W := W - \alpha\,(\cdot)$ is applied to the head alone.
-# `experiments.TrainableSubset(optimizer, names)` wraps any optimizer of the package that way, and
-# `experiments.transfer.transfer_trunk(pretrained, model)` copies every layer but the last
-# (`keep_top=2`: every layer but the last two).
-
-# %% [markdown]
-# ## The data: digits, tasks A and task B
+# Freezing is a matter of the optimizer, not the gradient: backpropagation still computes
+# $dW^{[1]}, \dots$, but only the head is updated. `experiments.TrainableSubset(optimizer, names)`
+# does that, and `experiments.transfer.transfer_trunk(pretrained, model)` copies every layer but the
+# last (`keep_top=2`: but the last two).
 #
-# `mtl.datasets.digits_tasks()` gives 1,797 real $8 \times 8$ digits with four labels each:
-# *even*, *greater or equal to 5*, *prime* (tasks A) and *has a closed loop* (task B). All four are
-# functions of the digit's class, so a trunk that learned to tell digits apart for A should help B.
-# We hold out 400 digits for testing, give B only a handful of labelled digits, and give A all the
-# rest.
+# ## The data
+#
+# `mtl.datasets.digits_tasks()`: 1,797 real $8 \times 8$ digits, tasks A *even*, *≥ 5*, *prime* and
+# task B *has a closed loop*, all functions of the digit's class. We hold out 400 digits for
+# testing, give B 20 labelled digits and A the rest.
 
 # %%
 digits = mtl.datasets.digits_tasks(seed=0)
@@ -99,10 +76,9 @@ print(f"task A ({', '.join(digits.tasks[:3])}): {A.size} digits;  task B ({digit
 print("classes among B's digits:", np.bincount(digits.digits[B], minlength=10).tolist())
 
 # %% [markdown]
-# ## Pretraining on A
+# ## Pretraining on A, then fine-tuning on 20 examples of B
 #
-# A `SharedMLP([64, 64, 32, 3])`: a trunk of two hidden layers and three sigmoid outputs, trained
-# with `mtl.fit` on A's three tasks.
+# A `SharedMLP([64, 64, 32, 3])` trained on A's three tasks:
 
 # %%
 epochs_A = 30
@@ -115,21 +91,11 @@ print(mtl.format_metrics_table(
     title="tasks A, held-out digits"))
 
 # %% [markdown]
-# ## Transfer, then fine-tune on 20 examples of B
-#
-# Four networks of the same shape `[64, 64, 32, 1]` for B, each trained for the same number of
-# steps on the same 20 digits:
-#
-# * `scratch`: random initialisation, every layer trained;
-# * `finetune_head`: trunk copied from the pretrained network, only `W3`, `b3` trained;
-# * `finetune_all`: trunk copied, every layer trained;
-# * `finetune_lower`: only the first layer (`W1`, `b1`) copied, `W2`, `b2`, `W3`, `b3` fresh, every
-#   layer trained.
-#
-# With 20 examples a mini-batch of 64 is the whole set, so one epoch is one step. We give each
-# network 1,000 steps: a new, random head trained on its own learns slowly, since Adam moves each
-# weight by at most about the learning rate ($10^{-3}$) per step. The check: how far did `W1` move
-# during training? It must be exactly 0 for the frozen trunk.
+# Then four networks `[64, 64, 32, 1]` for B, each 1,000 steps on the same 20 digits (one step per
+# epoch; a fresh head learns slowly, since Adam moves each weight by about the learning rate per
+# step): `scratch`, `finetune_head` (trunk copied, only `W3`, `b3` trained), `finetune_all` (trunk
+# copied, all trained) and `finetune_lower` (only `W1`, `b1` copied). The check: how far `W1` moved
+# during training, which must be exactly 0 for the frozen trunk.
 
 # %%
 steps_B = 1000
@@ -164,31 +130,14 @@ from mtl_numpy.plotting import plot_task_metrics
 fig = plot_task_metrics(metrics_B, metric="accuracy")
 fig.axes[0].set_title(f"task B ({digits.tasks[3]}) after {n_B} labelled digits");
 
-
 # %% [markdown]
-# The printed accuracies are one seed and 20 examples: a single draw, not a conclusion. The
-# `transfer` experiment below repeats it over seeds and for several sizes of B.
-#
-# ## The experiment: scratch vs fine-tuning, as B grows
-#
-# `experiments.transfer.run` does the above for each number `n_B` of labelled B examples, with
-# several seeds, in two settings (the sizes are in the settings printed below):
-#
-# * **scenes**: A = pedestrian, car and stop sign on `m_A` driving scenes, learned by the
-#   experiments' CNN (notebook 6: conv $w$, $2w$, dense $4w$); B = traffic light, with `n_B`
-#   labelled scenes drawn apart from A's. `finetune_lower` copies the two conv layers;
-# * **digits**: A = even, ≥ 5, prime; B = closed loop, with an MLP like the one above (its hidden
-#   sizes are in the settings). `finetune_lower` copies the first layer.
-#
-# Every run gets at least `min_steps` mini-batch steps, so that a small B is not also a short
-# training, and keeps the checkpoint with the lowest cost on validation examples kept apart from A,
-# B and the test set (early stopping, the same for every condition). The lecture predicts:
-# pretraining helps most when B is smallest, the advantage shrinks as B grows (with enough B data,
-# scratch catches up), and head-only fine-tuning is the safe choice with the very least data,
-# provided A's features suit B.
-
-# %% [markdown]
-# The stored full run first: each condition's accuracy and its difference from `scratch`:
+# One seed and 20 examples is a single draw, not a conclusion. `experiments.transfer.run` repeats it
+# over seeds and sizes `n_B` of B, on the digits (an MLP) and on the scenes (A = pedestrian, car, stop
+# sign; B = traffic light; the CNN of notebook 6, whose two conv layers `finetune_lower` copies).
+# Each run gets at least `min_steps` steps and keeps its best checkpoint on separate validation
+# data. The lecture predicts: pretraining helps most at the smallest `n_B`, the advantage fades as
+# B grows, and head-only is the safe choice with the least data, *if* A's features suit B. The
+# stored full run first:
 
 # %%
 def print_transfer(label, res):
@@ -208,41 +157,23 @@ if full is not None:
     print(full.to_markdown("accuracy"))
     print_transfer("stored full run", full)
 
-
 # %% [markdown]
-# How to read it: look at the smallest `n_B` first (where the lecture expects pretraining to
-# matter), then at how the differences change as `n_B` grows. docs/experiments.md (section 5) reads
-# the stored full run, and there the two data sets disagree.
+# Start at the smallest `n_B`, then follow the differences as it grows (docs/experiments.md,
+# section 5).
 #
-# **On the digits, the lecture's picture.** Transfer helps most when B has fewest labels and the
-# benefit fades as B's data grow: with 20 labelled digits head-only fine-tuning reaches 0.893
-# against 0.730 from scratch (full fine-tuning 0.839, lower layer only 0.803), and with 300 every
-# condition is between 0.944 and 0.960. Head-only fine-tuning, logistic regression on A's
-# features, is the best of the four with the least data, as the lecture advises. Closed loop is in
-# fact a function of A's three labels (even, below 5 and not prime means 0 or 4, both with a loop;
-# and so on), so A's features are exactly what B needs: the ideal case for transfer.
+# **Digits: the lecture's picture.** With 20 labelled digits head-only fine-tuning reaches 0.893
+# against 0.730 from scratch; with 300 every condition is between 0.944 and 0.960. Closed loop is a
+# function of A's three labels, so A's features are exactly what B needs.
 #
-# **On the scenes, the opposite.** Pretraining on A never helps the traffic-light task. With few
-# labels the fine-tuned networks are behind scratch (with 30: 0.522 fine-tuned against 0.592 from
-# scratch; with 100: 0.747 against 0.791), but by less than the spread over seeds in the table's
-# `±`: no difference resolved, only no help. Logistic regression on A's frozen features stays
-# near chance at every size (0.504 to 0.593), far outside any spread: A's network has learned
-# nothing about traffic lights, which for pedestrian, car and stop-sign detection are clutter to
-# be ignored. A's convolutions alone (`finetune_lower`) are behind random ones by more than the
-# spread with 100 labels (0.721 against 0.791), not resolved with 30. With 1,000 to 3,000 labels
-# scratch, full and lower fine-tuning converge. The scenes meet the lecture's first two conditions
-# (the same input, much more data for A) but not the third: A's low-level features must help B,
-# and these do not. Notebook 6 found the same thing from the other side: the traffic-light task
-# lost accuracy when trained together with the other three.
-
-# %% [markdown]
-# ### This run
+# **Scenes: the opposite.** Pretraining never helps traffic light. With few labels the fine-tuned
+# networks are behind scratch (full fine-tuning with 30 labels: 0.522 against 0.592), but by less
+# than the spread over seeds: no difference resolved. Head-only stays near chance at every size
+# (0.504 to 0.593): A's network learned nothing about traffic lights, which for A's tasks are
+# clutter. The scenes meet the lecture's first two conditions but not the third: the same negative
+# transfer that notebook 6 found.
 #
-# The same experiment in this notebook's setting, with its figure. With `MTL_FAST=1` (the setting
-# the test suite uses) it is a **smoke test**: two seeds, a small A and a narrow network, too
-# little for any conclusion; its numbers show that the code runs, not what transfer does. Run the
-# notebook without `MTL_FAST` for the full setting (minutes), which is what the stored run above
-# is.
+# This run (a **smoke test** with `MTL_FAST=1`: two seeds, a small A, a narrow network), its figure
+# (accuracy against `n_B`, log scale, one line per condition) and the same lines:
 
 # %%
 print("this run:", "a smoke test (MTL_FAST=1): too small for conclusions; read the stored full run above"
@@ -254,40 +185,28 @@ print(transfer.to_markdown("accuracy"))
 # %%
 fig = experiments.plot(transfer)
 
-# %% [markdown]
-# One panel per task B, accuracy against the number of labelled B examples (log scale), one line
-# per condition.
-
 # %%
 print_transfer("this run", transfer)
 
 # %% [markdown]
 # ## Summary
 #
-# * Transfer learning = pretrain on A, copy the trunk, put a new head for B, fine-tune. It makes
-#   sense when A and B share the input, A has much more data, and A's features are useful for B.
-# * "Head only" is logistic regression on frozen features: a `TrainableSubset` optimizer updates
-#   only the head (the trunk's change printed above is exactly 0). "All layers" starts from A's
-#   trunk and trains everything; "lower layers" keeps only A's lowest layers.
-# * Where A's features fit B (the digits), the benefit is largest with the least B data, head-only
-#   is the best choice there, and the benefit fades as B grows.
-# * Where they do not (traffic lights after pedestrians, cars and stop signs), pretraining is no
-#   help at any size (with few labels behind scratch, within the spread over seeds): all three of
-#   the lecture's conditions are needed.
-# * Multi-task learning trains A and B together instead, which the lecture notes is used less often
-#   in practice than transfer learning, except in computer vision object detection.
+# * Transfer learning: pretrain on A, copy the trunk, add a new head for B, fine-tune. It needs the
+#   same input, much more data for A, and A's features useful for B.
+# * "Head only" is logistic regression on frozen features (the trunk's printed change is exactly 0).
+# * Where A's features fit B (digits) the benefit is largest with the least B data; where they do not
+#   (traffic lights after pedestrians, cars and stop signs) pretraining is no help at any size.
 #
 # ## Exercises
 #
-# 1. Turn the lecture's condition around: pretrain on only 20 digits of A and fine-tune on 300 of
-#    B. Does the pretrained start still help?
-# 2. Make B harder to reach from A: with `digits_tasks`, pretrain on `closed_loop` and `prime` and
-#    transfer to `even`. Compare head-only and full fine-tuning for `n_B` = 20 and 200.
-# 3. Repeat the hand-made run with `steps_B` = 60, 300 and 1,000 and print the four accuracies
-#    each time. How does the ranking change with the number of steps? The experiment instead keeps
-#    each run's best checkpoint on validation data: add a validation set of 200 held-out digits and
-#    do the same by hand (score the model every 50 steps, keep the best). Does the ranking settle?
+# 1. Turn the condition around: pretrain on only 20 digits of A and fine-tune on 300 of B. Does the
+#    pretrained start still help?
+# 2. Pretrain on `closed_loop` and `prime` and transfer to `even`. Compare head-only and full
+#    fine-tuning for `n_B` = 20 and 200.
+# 3. Repeat the hand-made run with `steps_B` = 60, 300 and 1,000. How does the ranking change? Add a
+#    validation set of 200 held-out digits and keep each run's best checkpoint (score every 50
+#    steps): does the ranking settle?
 #
 # Next: [notebook 8](08_end_to_end_vs_pipeline.ipynb), end-to-end learning against a pipeline. The
-# experiments' full runs are written up in [docs/experiments.md](../docs/experiments.md); the
-# project's [README](../README.md) lists every tutorial.
+# full runs are written up in [docs/experiments.md](../docs/experiments.md); the
+# [README](../README.md) lists every tutorial.

@@ -16,29 +16,19 @@
 # %% [markdown]
 # # 9. Making it fast: NumPy, Numba and CuPy
 #
-# **What we are about to do, and why.** The experiments of notebooks 6-8 train hundreds of small
-# networks. docs/experiments.md ("Runtime of the full setting") ran the full setting of all six with
-# `python -m mtl_numpy.experiments all --out docs/figures` in "640.9 (10.7 min)" on a two-core
-# machine, two experiments at a time, each single-threaded, on the Numba backend: for the
-# experiments' CNN of notebook 6, docs/experiments.md ("Common choices") finds Numba "1.4× faster
-# than NumPy here". The same model can run three ways, and which is fastest depends on how much
-# work each call gets. This notebook times, on every backend this machine can run:
+# **What we are about to do, and why.** Notebooks 6-8 train hundreds of small networks: the stored
+# full run of all six experiments took "640.9 (10.7 min)" on two cores with the Numba backend,
+# which [docs/experiments.md](../docs/experiments.md) ("Common choices") finds "1.4× faster than
+# NumPy here" on the experiments' CNN. Which backend is fastest depends on how much work each call
+# gets. We time, on every backend this machine runs, the fused masked cost of notebook 2
+# (`mtl.masked_logistic_cost_and_grad(ZL, Y, backend=b)`) and a whole training step of the MLP and
+# CNN of notebooks 4 and 5, and explain the curves: per-call overhead, memory-bound against
+# compute-bound work, where a GPU wins; plus what Numba's first call costs and the compiler flag that
+# silently breaks the '?' labels.
 #
-# * one kernel, the fused masked cost and gradient of notebook 2,
-#   `mtl.masked_logistic_cost_and_grad(ZL, Y, backend=b)`, from a thousand examples up;
-# * a whole training step (forward, masked cost, backward, Adam update) of the MLP and the CNN of
-#   notebooks 4 and 5, at several batch sizes;
-#
-# and explains the shape of the curves: fixed per-call overhead, memory-bound against compute-bound
-# work, and where a GPU starts to win. On the way: what Numba's first call costs (a compile), and the
-# one compiler flag that silently breaks the '?' labels.
-#
-# The backends (README.md, "Backends"): `numpy` is the reference, vectorised NumPy with BLAS matrix
-# products and im2col convolutions; `numba` compiles the same kernel set to machine code with
-# `@njit` (a one-pass masked cost, convolution and pooling loops, fused bias + ReLU) and keeps the
-# matrix products on BLAS; `cupy` keeps parameters and activations on the GPU, with cuBLAS products
-# and hand-written CUDA kernels. Results agree to rounding (checked below before anything is
-# timed).
+# The backends (README, "Backends"): `numpy`, the reference (BLAS products, im2col convolutions);
+# `numba`, the same kernels compiled with `@njit` (one-pass masked cost, conv and pool loops, fused
+# bias + ReLU; products still on BLAS); `cupy`, everything on the GPU.
 
 # %%
 import os
@@ -51,6 +41,8 @@ import time
 import numpy as np
 import matplotlib.pyplot as plt
 
+from tqdm.auto import tqdm
+
 import mtl_numpy as mtl
 from tutorial_utils import repeat_times
 
@@ -60,10 +52,8 @@ FAST = os.environ.get("MTL_FAST") == "1"
 print("setting:", "fast (MTL_FAST=1)" if FAST else "full")
 
 # %% [markdown]
-# Numba writes the machine code it compiles to disk (`cache=True`) and later processes load it
-# from there. So that the compile time measured below is a real compile, this notebook gives Numba
-# an empty cache folder of its own (removed again at the end of the notebook). It must be set before Numba is
-# imported, which `mtl.available_backends()` does.
+# Numba caches compiled code on disk (`cache=True`). So that the compile timed below is a real one,
+# the notebook gives Numba an empty cache folder (removed at the end), before Numba is imported:
 
 # %%
 os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="mtl_numba_cache_")
@@ -75,21 +65,16 @@ for name in backends:
 # %% [markdown]
 # ## The kernel, and what it costs per example
 #
-# For each entry $(j, i)$ of the $4 \times m$ logits, with $N = m$:
+# For each entry of the $4 \times m$ logits, with $N = m$, only where $y$ is not `nan`:
 #
 # $$J \mathrel{+}= \tfrac{1}{N}\big[\max(z,0) - z y + \log(1 + e^{-|z|})\big], \qquad
-# dZ_{ji} = \tfrac{1}{N}\,(\sigma(z) - y), \qquad \text{only where } y \text{ is not } \texttt{nan}.$$
+# dZ_{ji} = \tfrac{1}{N}\,(\sigma(z) - y).$$
 #
-# In float32 each entry reads $z$ (4 bytes) and $y$ (4 bytes) and writes $dZ$ (4 bytes): 12 bytes
-# of memory traffic for a few tens of arithmetic operations (one exponential, one logarithm, a
-# handful of multiplications and additions). That ratio, operations per byte, is the kernel's
-# **arithmetic intensity**, and it is low: a processor can do far more arithmetic per second than
-# its memory can deliver bytes for this kernel, so once the input is large, the time is set by
-# memory bandwidth (*memory-bound*), not by arithmetic. Below that, the time is set by what every
-# call pays whatever its size: Python, checking the inputs, starting a kernel (*overhead-bound*).
-#
-# The NumPy backend needs several passes over memory (one per NumPy operation, each writing a
-# temporary array); the Numba kernel makes one pass. Logits with a realistic spread, 30% '?' labels:
+# In float32 each entry moves 12 bytes (read $z$ and $y$, write $dZ$) for a few tens of operations:
+# a low **arithmetic intensity** (operations per byte). For large inputs the time is set by memory
+# bandwidth (*memory-bound*); for small ones by what every call pays whatever its size: Python,
+# input checks, a kernel launch (*overhead-bound*). NumPy makes several passes over memory (one
+# temporary array per operation), the Numba kernel one. Inputs with 30% '?':
 
 # %%
 rng = np.random.default_rng(0)
@@ -101,14 +86,10 @@ print(f"ZL {ZL_all.shape} {ZL_all.dtype}, Y with {np.isnan(Y_all).mean():.0%} '?
 # %% [markdown]
 # ## Numba's first call is a compile
 #
-# `@njit` compiles a function the first time it is called with a new combination of argument
-# types (here: float32 arrays), through LLVM, to machine code; the call returns only when that is
-# done. Later calls with the same types run the compiled code directly. So time the first call
-# separately from the steady state, and never count it in a benchmark. With `cache=True` the
-# machine code also goes to disk, and a *new* process with the same types loads it instead of
-# compiling again: the last number below is the first call in a fresh Python process that uses
-# the cache the first call just wrote (it still pays Numba's one-time start-up in that process,
-# but no compile).
+# `@njit` compiles on the first call with new argument types, so time it apart from the steady
+# state and never count it in a benchmark. With `cache=True` a *new* process loads the machine code
+# instead (the last line: a fresh process using the cache the first call just wrote). Rerunning the
+# cell in the same kernel no longer compiles; restart the kernel to measure again.
 
 # %%
 if "numba" in backends:
@@ -133,16 +114,9 @@ else:
     print("Numba is not installed here (pip install 'mtl-numpy[numba]'): nothing to compile")
 
 # %% [markdown]
-# The same happens for every kernel of a training step: the first step of a Numba model compiles
-# the convolution, pooling and ReLU kernels it uses (the step timings below print it too). That is
-# why the benchmarks warm up before timing and report the first step on its own line. (Run this
-# notebook's cells a second time in the same kernel and the "1st call" is no longer a compile: the
-# code is already in memory. Restart the kernel to measure it again.)
-#
 # ## Check before timing
 #
-# A fast wrong answer is worth nothing, so first: every backend against the NumPy reference, on
-# the same inputs.
+# A fast wrong answer is worth nothing: every backend against the NumPy reference, same inputs.
 
 # %%
 ZL, Y = np.ascontiguousarray(ZL_all[:, :10_000]), np.ascontiguousarray(Y_all[:, :10_000])
@@ -152,28 +126,22 @@ for name in backends:
     print(f"{name:<6} J = {J:.7f}   |J - J_numpy| / J_numpy = {abs(J - J_ref) / J_ref:.1e}"
           f"   max |dZL - dZL_numpy| = {np.max(np.abs(mtl.to_numpy(dZ) - dZ_ref)):.1e}")
 
-
 # %% [markdown]
 # ## Timing the kernel
 #
-# On a CPU, the standard library is enough: `timeit.repeat` runs a function `number` times per
-# repeat (`repeat_times` in `tutorial_utils.py` divides by `number`), and we keep the **best** of
-# several repeats (the others were slowed by something else on the machine; the minimum is the
-# closest to what the code itself costs). Small calls run many times per repeat, so that each
-# timed block is long compared with the clock's resolution. Every function is called once before
-# timing (a warm-up: compiled, caches filled). Beside the best time we print the **spread**, the
-# slowest repeat over the fastest: when it is large, the machine was busy and a difference between
-# backends smaller than it is not a result.
-#
-# A GPU needs more care: CuPy calls return as soon as the work is *queued*, so a host clock around
-# them measures the queueing, not the work. `cupyx.profiler.benchmark` records CUDA events around
-# each call and synchronizes; we keep its best GPU time. (This kernel returns the cost as a Python
-# float, which waits for the GPU anyway; a training step's last Adam update does not.)
+# On a CPU the standard library suffices: `timeit.repeat` (through `repeat_times` in
+# `tutorial_utils.py`), many calls per block for small inputs, a warm-up call first, and the
+# **best** of several repeats (the others were slowed by something else). Beside it the **spread**,
+# slowest repeat over fastest: a difference between backends smaller than it is not a result. On a
+# GPU, CuPy calls return once the work is *queued*, so a host clock measures the queueing;
+# `cupyx.profiler.benchmark` records CUDA events and synchronizes.
 
 # %%
 cpu_backends = [name for name in backends if name != "cupy"]
 kernel_times = {name: {} for name in cpu_backends}
 spread = {}                                   # (what, backend, m) -> slowest repeat / fastest repeat
+# The full setting takes about half a minute here: a bar between timings (not inside one) shows progress.
+bar = tqdm(total=len(sizes) * len(cpu_backends), desc="kernel timings", unit="timing", disable=FAST)
 for m in sizes:
     ZL, Y = np.ascontiguousarray(ZL_all[:, :m]), np.ascontiguousarray(Y_all[:, :m])
     for name in cpu_backends:
@@ -181,9 +149,11 @@ for m in sizes:
         f()
         times = repeat_times(f, number=max(1, 200_000 // m), repeat=5)
         kernel_times[name][m], spread["cost", name, m] = min(times), max(times) / min(times)
+        bar.update(1)
     print(f"m = {m:>10,}: " + "   ".join(
         f"{name} {kernel_times[name][m] * 1e3:9.3f} ms ({kernel_times[name][m] / m * 1e9:6.1f} ns/example,"
         f" spread x{spread['cost', name, m]:.2f})" for name in cpu_backends))
+bar.close()
 
 # %%
 if "cupy" in backends:
@@ -202,26 +172,25 @@ else:
     print("no GPU here: CuPy cannot run on this machine, so there is no cupy line in the figures below")
 
 # %% [markdown]
-# These are the times of the public function, which also checks its inputs (finite logits, labels
-# in {0, 1, nan}) before calling the backend's kernel; models check once per batch and then call
-# the kernel directly. Exercise 1 times the kernel alone.
+# These times include the public function's input checks (exercise 1 times the kernel alone).
 #
 # ## Timing a whole training step
 #
-# One step is what `mtl.fit` does per mini-batch: `model.cost_and_grads(X, Y)` (forward, masked
-# cost, backward), then `optimizer.update(model.params, grads)`. The two models are the
-# benchmarks' reference models: the MLP $3072 \to 256 \to 128 \to 4$ of notebook 4 and the default
-# `SharedCNN` of notebook 5 (two conv blocks of 16 and 32 filters, a dense layer of 64), float32.
-# The same seed gives the same initial parameters on every backend, so the first step's cost and
-# $dW^{[1]}$ can be compared with NumPy's before timing (`gradient_difference` is notebook 2's
-# $\lVert a - b\rVert / (\lVert a\rVert + \lVert b\rVert)$). The first step is timed on its own
-# (Numba compiles there), and the steady state is the best of several steps.
+# One step is what `mtl.fit` does per mini-batch: `model.cost_and_grads(X, Y)` then
+# `optimizer.update(model.params, grads)`, for the MLP $3072 \to 256 \to 128 \to 4$ and the default
+# `SharedCNN`, float32. The same seed gives the same parameters on every backend, so the first
+# step's cost and $dW^{[1]}$ are checked against NumPy (`gradient_difference`,
+# $\lVert a - b\rVert / (\lVert a\rVert + \lVert b\rVert)$). The first step (where Numba compiles)
+# is timed on its own.
 
 # %%
 step_sizes = {"MLP": (8, 32, 128) if FAST else (8, 32, 128, 512, 2048),
               "CNN": (8, 32) if FAST else (8, 32, 128, 512)}
 repeat = 3 if FAST else 7
 step_times, first_step, reference, inputs = {}, {}, {}, {}
+# The full setting takes minutes: a bar between timings (not inside one) shows progress.
+bar = tqdm(total=sum(map(len, step_sizes.values())) * len(cpu_backends), desc="step timings", unit="timing",
+           disable=FAST)
 for kind, batch_sizes in step_sizes.items():
     for m in batch_sizes:
         X = rng.random((3072, m), dtype=np.float32) if kind == "MLP" else rng.random((m, 32, 32, 3), dtype=np.float32)
@@ -241,9 +210,11 @@ for kind, batch_sizes in step_sizes.items():
             times = repeat_times(step, repeat=repeat)
             step_times.setdefault((kind, name), {})[m], spread[kind, name, m] = min(times), max(times) / min(times)
             first_step.setdefault((kind, name), first)
+            bar.update(1)
             print(f"{kind} {name:<6} m = {m:>5}: first step {first * 1e3:8.1f} ms, then {step_times[kind, name][m] * 1e3:8.2f} ms/step"
                   f" (spread x{spread[kind, name, m]:.2f})"
                   f"   check: cost {abs(J - J_ref) / J_ref:.0e}, dW1 {mtl.gradcheck.gradient_difference(grads['dW1'], dW1_ref):.0e}")
+bar.close()
 
 # %%
 if "cupy" in backends:
@@ -270,10 +241,9 @@ else:
     print("no GPU here: CuPy cannot run on this machine, so there is no cupy line in the figures below")
 
 # %% [markdown]
-# The same numbers as a table, in the form the benchmark prints (time per step, examples per
-# second, the ratio to NumPy on the same model and batch size, below 1 is faster, and the spread of
-# the repeats). The last column reads the ratio against the spreads of both timings: a ratio
-# further from 1 than the larger spread is a difference this run resolves; one closer is not.
+# The same numbers as a table: time per step, examples per second, the ratio to NumPy (below 1 is
+# faster), the larger spread of the two timings, and what this run resolves: a ratio further from 1
+# than that spread.
 
 # %%
 def verdict(name, ratio, noise):
@@ -299,9 +269,8 @@ for (kind, name), first in first_step.items():
 # %% [markdown]
 # ## The picture: time per example against batch size
 #
-# Divide each time by the number of examples and plot both axes on a log scale. A call that costs
-# a fixed overhead $t_0$ plus $c$ per example takes $t_0/m + c$ per example: a line falling with
-# slope $-1$ while the overhead dominates, flattening to $c$ once the work does. Lower is faster.
+# A call costing a fixed $t_0$ plus $c$ per example takes $t_0/m + c$ per example: on log-log axes
+# a line falling with slope $-1$ while overhead dominates, flattening to $c$ once the work does.
 
 # %%
 panels = {"masked cost + gradient": {name: times for name, times in kernel_times.items()}}
@@ -319,49 +288,33 @@ for ax, (title, series) in zip(axes, panels.items()):
 fig.tight_layout()
 
 # %% [markdown]
-# How to read it, left to right:
+# How to read it:
 #
-# * **The kernel.** At the small sizes the per-example time falls with $m$: the fixed cost of the
-#   call is being spread over more examples. Where a line flattens, the kernel is memory-bound and
-#   the height of the flat part compares the backends' passes over memory: NumPy's several
-#   temporary arrays against Numba's single pass. A line that *rises* with $m$ belongs to a kernel
-#   whose temporary arrays have outgrown the processor's caches, so that each of its passes now
-#   goes to main memory. (Above $2^{20}$ entries the Numba kernel switches to
-#   its parallel version, `COST_PARALLEL_MIN` in `mtl_numpy/backends/_numba_config.py`; on a busy
-#   two-core machine waking the second thread can cost more than it saves.)
-# * **The training steps.** Most of a step is matrix products (the MLP) or convolutions as matrix
-#   products (the CNN), and both CPU backends call the same BLAS for them: any gap between the
-#   MLP lines comes from the rest of the step (bias + ReLU, the cost, Adam) or from noise. The
-#   table's last column says which gaps this run resolves; on a shared or busy machine the spreads
-#   are large and most gaps are not results (run the cell again, on a quiet machine, before
-#   believing one). The CNN
-#   is where Numba's own kernels (im2col, pooling, fused bias + ReLU) replace several NumPy passes
-#   each, and the gap between its lines shows what that buys.
+# * **The kernel.** Falling lines are overhead being amortised; where a line flattens the kernel is
+#   memory-bound and its height compares passes over memory (NumPy's several, Numba's one). A line
+#   that *rises* belongs to a kernel whose temporaries have outgrown the caches. (Above $2^{20}$
+#   entries Numba switches to its parallel kernel, `COST_PARALLEL_MIN` in
+#   `mtl_numpy/backends/_numba_config.py`; on a busy two-core machine that can cost more than it
+#   saves.)
+# * **The training steps.** Most of a step is matrix products, on the same BLAS for both CPU
+#   backends, so an MLP gap comes from the rest of the step or from noise; the CNN is where Numba's
+#   own kernels (im2col, pooling, fused bias + ReLU) can show. The table's last column says which
+#   gaps this run resolves. **On a busy or shared machine the spreads are large and most gaps are
+#   not results:** rerun on a quiet machine before believing one.
 #
-# **The full benchmark.** `python -m benchmarks --help` lists it: `cost` (this kernel, Numba serial
-# and parallel, PyTorch), `kernels`, `steps` (the training steps, with PyTorch on the same weights
-# as a reference, and `--plot` for this figure), `gpu-cost`. Its tables are read like the one above,
-# with more care taken: each contender runs in its own process, the repeats are interleaved (A, B,
-# A, B, ... so that a noisy moment hits all contenders), the table shows the median, a *spread*
-# column says how much the repeats disagreed (a ratio smaller than the spread is not a result), a
-# *check* column holds the correctness test done before timing, and the first step (compile or
-# cache load) has its own table. Ratios measured side by side in one run are the only speed claims
-# worth making; absolute times change with the machine and its load.
+# The full benchmark, `python -m benchmarks --help` (`cost`, `kernels`, `steps`, `gpu-cost`), takes
+# more care: each contender in its own process, interleaved repeats, medians, a spread and a check
+# column, first steps in their own table. Only ratios measured side by side mean anything; absolute
+# times change with the machine.
 #
 # ## Where a GPU starts to win, and why
 #
-# A GPU has hundreds of times the arithmetic throughput and memory bandwidth of one CPU core, and a
-# much larger fixed cost per call: every kernel is launched from the host (a few
-# microseconds each, and a training step launches tens of them), and reading the cost back to the
-# host waits for all the queued work. So the GPU's line starts *high* at small batches (overhead
-# divided by few examples) and falls steeply; it crosses the CPU line where the work per call is
-# large enough to hide the overhead.
-#
-# Whether the work is memory-bound or compute-bound is set by the arithmetic intensity against the
-# machine's *ridge point*, peak operations per second divided by bandwidth. Below the ridge the
-# memory is the limit, above it the arithmetic. The cell below computes rough intensities (the
-# operation and byte counts are estimates, stated in the code) and the ridge points of two machines
-# from their specification sheets (assumed round numbers, not measurements made here):
+# A GPU has far more arithmetic throughput and bandwidth than a CPU core, and a larger fixed cost per
+# call (each kernel launched from the host, a few µs, tens per training step; reading the cost back
+# waits for the queue). Whether work is memory- or compute-bound is its arithmetic intensity against
+# the machine's *ridge point*, peak operations per second over bandwidth. Rough intensities (the
+# counts are estimates, stated in the code) and two ridge points from spec sheets (assumed, not
+# measured here):
 
 # %%
 flops_per_entry, bytes_per_entry = 40, 12     # masked cost: rough operation count; float32 z, y read, dZ written
@@ -381,16 +334,11 @@ for name, (peak, bandwidth) in machines.items():
     print(f"{name}: ridge point about {peak / bandwidth:.0f} flop/byte")
 
 # %% [markdown]
-# The masked cost sits far below both ridge points at every size: memory-bound everywhere, so a GPU
-# can only win on it by its bandwidth, and only once the input is large enough that moving it takes
-# longer than the launch and the read-back. The MLP step's intensity grows with the batch (the
-# weights are read once per step however many examples share them): at small batches it is
-# memory-bound on the weights, at large batches compute-bound, which is where the GPU's arithmetic
-# pays.
-#
-# A rough crossover, from this machine's measured CPU times and an **assumed** fixed GPU cost per
-# call (the GPU's per-example cost from the bandwidth and peak above; if this machine has a GPU,
-# the measured cupy line in the figure replaces the estimate):
+# The masked cost is far below both ridge points: memory-bound everywhere, so a GPU wins only by
+# bandwidth, once the input is large enough to hide the launch and read-back. The MLP step's
+# intensity grows with the batch (weights are read once per step), so large batches become
+# compute-bound, where the GPU's arithmetic pays. A rough crossover from this machine's CPU times and
+# an **assumed** GPU overhead per call (on a machine with a GPU the measured cupy line replaces it):
 
 # %%
 gpu_overhead = {"masked cost + gradient": 100e-6,  # assumed: the input checks, a launch, one read-back of the cost
@@ -416,23 +364,18 @@ print("(an estimate: assumed GPU costs against this machine's CPU times, which m
       " only the order of magnitude, and the gap between the two lines, mean anything)")
 
 # %% [markdown]
-# The orders of magnitude are the lesson, not the digits: a kernel that does little arithmetic per
-# byte needs *many* examples per call before a GPU pays (the launch and the read-back dwarf
-# microseconds of work), while a training step that is mostly matrix products does so much work
-# per example that even small batches give the GPU enough to do. That is why `mtl.fit` on a GPU
-# wants large batches, and why the CuPy backend fuses element-wise work into few kernels (fewer
-# launches) and keeps every array on the GPU, reading back only small results such as the cost.
+# Only the orders of magnitude are the lesson: a kernel with little arithmetic per byte needs *many*
+# examples per call before a GPU pays, a step made of matrix products needs few. Hence large batches
+# for `mtl.fit` on a GPU, and a CuPy backend that fuses element-wise work into few launches and
+# reads back only small results.
 #
 # ## A pitfall: `fastmath=True` and the '?' labels
 #
-# LLVM's "fast math" lets the compiler reorder and simplify floating-point code. One of the flags it
-# turns on, `nnan`, tells it that **no value is ever NaN**. The Numba cost kernel detects a '?' label
-# with `y == y`, which is False only for NaN; under `nnan` the compiler may fold that test to True, and
-# every '?' then counts as a label and brings its NaN into the cost. `mtl_numpy/backends/_numba_config.py`
-# is the one place where the package's flags are set; it lists the fast-math flags it wants
-# (reassociation, so that sums vectorise, fused multiply-add, approximate functions, ...) and leaves
-# `nnan` and `ninf` out. The demonstration, a loop written like the kernels' '?' test, compiled
-# three ways (this is the one function defined in a cell: it *is* the teaching point):
+# LLVM's fast math includes `nnan`: "no value is ever NaN". The Numba kernels detect a '?' with
+# `y == y` (False only for NaN), which under `nnan` may be folded to True, so every '?' counts as a
+# label and its NaN enters the cost. `mtl_numpy/backends/_numba_config.py` sets the package's flags
+# in one place and leaves `nnan` and `ninf` out. The demonstration compiles a loop like the kernels'
+# '?' test three ways (the one function defined in a cell: it *is* the point):
 
 # %%
 if "numba" in backends:
@@ -459,15 +402,11 @@ else:
     print("Numba is not installed here: nothing to demonstrate")
 
 # %% [markdown]
-# Compare the lines. If the `fastmath=True` line reports every entry as known and a `nan` sum, the
-# compiler on this machine did fold the test away: no error, no warning, a wrong count and a NaN
-# cost. (Whether it folds depends on the Numba and LLVM versions; code that is only correct when an
-# optimisation does not happen is wrong.) `tests/test_numba_backend.py` checks that '?' entries
-# still give a finite cost and a zero gradient under the package's flags.
-#
-# ## Cleaning up
-#
-# The Numba cache folder this notebook made at the start is no longer needed.
+# If the `fastmath=True` line counts every entry as known with a `nan` sum, the compiler folded the
+# test away: no error, no warning. (Whether it does depends on the Numba and LLVM versions; code
+# correct only when an optimisation does not happen is wrong.) `tests/test_numba_backend.py` checks
+# that '?' entries give a finite cost and zero gradient under the package's flags. Finally, remove
+# the notebook's Numba cache folder:
 
 # %%
 shutil.rmtree(os.environ.pop("NUMBA_CACHE_DIR"), ignore_errors=True)
@@ -475,29 +414,27 @@ shutil.rmtree(os.environ.pop("NUMBA_CACHE_DIR"), ignore_errors=True)
 # %% [markdown]
 # ## Summary
 #
-# * Time with the best of several repeats after a warm-up, and print their spread: a difference
-#   smaller than the spread is not a result; check results before timing; on a GPU,
-#   time with CUDA events (`cupyx.profiler.benchmark`), never a host clock without a synchronize.
-# * Numba's first call compiles (the printed compile time); `cache=True` lets later processes load
-#   the machine code instead. Keep the first call out of every timing.
-# * Time per example against batch size, log-log: a falling line is overhead being amortised, a flat
-#   line is the real per-example cost. A memory-bound kernel's flat part is set by how many passes
-#   over memory it makes: one fused pass (Numba) against several (NumPy).
-# * A GPU wins once there is enough work per call to hide its launch and read-back overhead: soon for
-#   compute-heavy steps, only at large sizes for memory-bound kernels.
-# * Never `fastmath=True` in code that relies on NaN: its `nnan` flag can delete the '?' test.
+# * Check results before timing; time the best of several repeats after a warm-up and print the
+#   spread (a smaller difference is not a result); on a GPU use CUDA events.
+# * Numba's first call compiles; `cache=True` lets later processes load the code. Keep it out of
+#   every timing.
+# * Log-log time per example against batch size: falling is overhead amortised, flat is the real
+#   per-example cost, set for a memory-bound kernel by its passes over memory.
+# * A GPU wins once a call has enough work to hide its overhead: soon for matrix-product steps, only
+#   at large sizes for memory-bound kernels.
+# * Never `fastmath=True` in code that relies on NaN.
 #
 # ## Exercises
 #
-# 1. Time the kernel without the input checks, `mtl.get_backend("numba").masked_logistic_cost_and_grad(ZL, Y, "examples")`,
-#    at the same sizes. How much of the public function's time per example was checking, and at
-#    which sizes does it matter?
+# 1. Time the kernel without the input checks,
+#    `mtl.get_backend("numba").masked_logistic_cost_and_grad(ZL, Y, "examples")`. How much of the
+#    public function's time per example was checking, and at which sizes does it matter?
 # 2. Run the Numba masked cost at `m = 1_000_000` with `numba.set_num_threads(1)` and with the
-#    default number of threads. Which is faster on this machine, and what does that say about the
-#    threshold `COST_PARALLEL_MIN`?
-# 3. Train the `SharedCNN` of notebook 5 for one epoch with `backend="numpy"` and with
-#    `backend="numba"` (`mtl.fit(..., progress=False)`) and compare `history.seconds`. Is the ratio
-#    the one the CNN panel above predicts for `batch_size=64`?
+#    default threads. Which is faster here, and what does that say about `COST_PARALLEL_MIN`?
+# 3. Train notebook 5's `SharedCNN` for one epoch with `backend="numpy"` and `backend="numba"` and
+#    compare `history.seconds`. Is the ratio the one the CNN panel predicts for `batch_size=64`?
 #
-# This is the last notebook. The project's [README](../README.md) lists them all, with the
-# benchmarks' results; `benchmarks/RESULTS.md` holds the full benchmark tables.
+# Next: [notebook 10](10_gradient_conflict_and_weighting.ipynb), gradient conflict between the tasks
+# and what loss weighting does with it. The [README](../README.md) lists every notebook with the benchmarks' results;
+# `benchmarks/RESULTS.md` holds the full benchmark tables, and
+# [docs/experiments.md](../docs/experiments.md) the experiments.

@@ -26,15 +26,18 @@ from .cost import check_masked_cost_grad, check_masked_cost_loops, check_masked_
 from .network import (check_linear_backward, check_linear_forward, check_relu_backward,
                       check_two_task_backward, check_two_task_forward, two_task_inputs)
 from .training import check_adam_step, check_random_mini_batches
+from .weighting import (check_gradient_cosine, check_mgda_two_tasks, check_pcgrad_project,
+                        check_uncertainty_cost, cosine_inputs)
 
 __all__ = [
-    "EXERCISES", "CheckResult", "Exercise", "show_source", "two_task_inputs",
+    "EXERCISES", "CheckResult", "Exercise", "show_source", "two_task_inputs", "cosine_inputs",
     "check_masked_cost_loops", "check_masked_cost_vectorized", "check_masked_cost_grad",
     "check_linear_forward", "check_linear_backward", "check_relu_backward",
     "check_two_task_forward", "check_two_task_backward",
     "check_random_mini_batches", "check_adam_step",
     "check_conv_single_step", "check_conv_forward", "check_create_mask_from_window",
     "check_pool_backward", "check_im2col",
+    "check_gradient_cosine", "check_pcgrad_project", "check_mgda_two_tasks", "check_uncertainty_cost",
 ]
 
 # In the order of the tutorials (stable: within a notebook, the order the exercises come in).

@@ -13,6 +13,7 @@ masking        masked cost vs '?' filled with 0 vs incomplete examples dropped
 transfer       pretrain on tasks A, fine-tune on B (all / lower layers / head) vs scratch
 end_to_end     hand-designed features + logistic regression vs an end-to-end CNN
 relatedness    the scenes' relatedness dial: cross-task frozen-trunk transfer vs random trunk
+affinity       which tasks to learn together: lookahead affinity vs training all 15 subsets
 ============== ==========================================================================
 
 ``fast=True`` is a setting that runs in well under a minute on two cores (tests,
@@ -41,19 +42,20 @@ import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-from . import data_amounts, end_to_end, masking, network_size, relatedness, sharing, transfer
+from . import affinity, data_amounts, end_to_end, masking, network_size, relatedness, sharing, \
+    transfer
 from . import common
 from ..optim import TrainableSubset  # its home is optim; re-exported as tutorial 7 uses it
 from .common import ExperimentResult, Row
 
 __all__ = ["EXPERIMENTS", "run", "plot", "main", "run_experiment_cli", "ExperimentResult", "Row",
            "TrainableSubset", "sharing", "network_size", "data_amounts", "masking", "transfer",
-           "end_to_end", "relatedness"]
+           "end_to_end", "relatedness", "affinity"]
 
 #: Rough share of the full setting's time each experiment takes (measured on 2 cores); the
 #: command line starts the longest first when it runs experiments side by side.
 COST = {"network_size": 24, "sharing": 11, "data_amounts": 9, "masking": 4, "transfer": 4,
-        "end_to_end": 3, "relatedness": 4}
+        "end_to_end": 3, "relatedness": 4, "affinity": 6}
 
 #: name -> module with ``run`` and ``plot``.
 EXPERIMENTS = {
@@ -64,6 +66,7 @@ EXPERIMENTS = {
     "transfer": transfer,
     "end_to_end": end_to_end,
     "relatedness": relatedness,
+    "affinity": affinity,
 }
 
 

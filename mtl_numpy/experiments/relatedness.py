@@ -69,7 +69,7 @@ def _t_quantile_975(df):
     return table[max(below)] if df < 30 else 1.96
 
 
-def _interval(values):
+def seed_interval(values):
     """``(mean, std, half-width of the 95 % t interval)`` of per-seed values."""
     v = np.asarray(values, dtype=np.float64)
     if v.size < 2:
@@ -201,7 +201,7 @@ def run(seeds=(0, 1, 2, 3, 4), rhos=DEFAULT_RHOS, m_trunk=4000, n_head=200, m_va
     rows = rec.rows()
     result = ExperimentResult("relatedness", "rho", rows, settings, timer.seconds)
     result.notes["off_diagonal_gain"] = {
-        metric: {f"{rho:g}": dict(zip(("mean", "std", "ci95"), _interval(per_seed_gain[rho, metric])),
+        metric: {f"{rho:g}": dict(zip(("mean", "std", "ci95"), seed_interval(per_seed_gain[rho, metric])),
                                   per_seed=per_seed_gain[rho, metric]) for rho in rhos}
         for metric in METRICS}
     return result
@@ -254,7 +254,7 @@ def growth_markdown(result, metric="accuracy", digits=3):
              "|---|---|---|---|---|"]
     for lo, hi in pairs:
         d = np.array(notes[f"{hi:g}"]["per_seed"]) - np.array(notes[f"{lo:g}"]["per_seed"])
-        mean, std, half = _interval(d)
+        mean, std, half = seed_interval(d)
         lines.append(f"| {lo:g} | {hi:g} | {mean:+.{digits}f} ± {std:.{digits}f} | "
                      f"[{mean - half:+.{digits}f}, {mean + half:+.{digits}f}] | {d.size} |")
     return "\n".join(lines)
