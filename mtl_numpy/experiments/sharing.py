@@ -162,7 +162,7 @@ def run(seeds=tuple(range(10)), rhos=(0.0, 1.0), labelled=(0.1, 1.0), m_train=15
                          f"one separate condition; got {conditions!r}")
     conditions = tuple(c for c in CONDITIONS if c in conditions)
     if fast:
-        seeds, m_train, m_val, m_test, width, param_width = tuple(seeds)[:3], 160, 80, 100, 2, 1
+        seeds, m_train, m_val, m_test, width, param_width = tuple(seeds)[:2], 160, 80, 100, 2, 1
         head_dims, max_epochs, patience, max_extensions = (4,), 3, 2, 1
         rates, labelled = (3e-3,), (0.5, 1.0)
     backend = resolve_backend(backend)
