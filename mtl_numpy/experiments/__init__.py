@@ -6,7 +6,7 @@ fast=False, progress=True) -> ExperimentResult`` and ``plot(result, path=None)``
 ============== ==========================================================================
 name           question
 ============== ==========================================================================
-sharing        one multi-task network vs four single-task networks (same / quarter width)
+sharing        multi-task (all-shared / per-task heads) vs separate networks, x rho x labels
 network_size   multi-task minus single-task against the shared hidden width (Caruana)
 data_amounts   a focus task with few labels next to tasks with many (+ shuffle control)
 masking        masked cost vs '?' filled with 0 vs incomplete examples dropped
