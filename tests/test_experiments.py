@@ -8,12 +8,12 @@ import pytest
 
 import mtl_numpy as mtl
 from mtl_numpy import experiments
-from mtl_numpy.experiments import common, end_to_end, transfer
+from mtl_numpy.experiments import common, end_to_end, sharing, stats, transfer
 
 SCENE_TASKS = {"pedestrian", "car", "stop_sign", "traffic_light"}
 
 EXPECTED = {
-    "sharing": ({"multi_task", "single_task", "single_task_quarter"}, SCENE_TASKS | {"mean"}),
+    "sharing": (set(sharing.CONDITIONS), SCENE_TASKS | {"mean"}),
     "network_size": ({c + f for c in ("multi_task", "single_task", "multi_minus_single")
                       for f in ("", "@0.1")}, SCENE_TASKS | {"mean"}),
     "data_amounts": ({"single_task", "multi_task", "multi_task_shuffled", "gain", "gain_shuffled"},
@@ -91,11 +91,12 @@ def test_markdown_format_and_json(results):
     assert "| condition |" in md and "±" in md
     for cond in r.conditions:
         assert cond in md
-    assert "multi_task" in r.format()
+    assert "all-shared" in r.format()
     data = json.loads(r.to_json())
     assert data["name"] == "sharing" and len(data["rows"]) == len(r.rows)
     back = experiments.ExperimentResult.from_json(r.to_json())
     assert back.rows == r.rows and back.to_markdown() == md
+    assert back.paired == r.paired and sharing.full_markdown(back) == sharing.full_markdown(r)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -164,8 +165,10 @@ def test_main_cli_writes_outputs(tmp_path, capsys):
 
 def test_sharing_and_network_size_params_match_settings(results):
     r = results["sharing"]
-    assert r.params == list(r.settings["labelled"])
-    assert r.settings["labelled"][0] == 1.0 and min(r.settings["labelled"]) < 1.0
+    assert r.params == [sharing.setting_key(rho, f) for rho in r.settings["rhos"]
+                        for f in r.settings["labelled"]]
+    assert 1.0 in r.settings["labelled"] and min(r.settings["labelled"]) < 1.0
+    assert r.settings["rhos"] == [0.0, 1.0]
     n = results["network_size"]
     assert n.params == list(n.settings["widths"])
     assert n.settings["labelled"] == [1.0, 0.1]
@@ -176,7 +179,7 @@ def test_sharing_and_network_size_params_match_settings(results):
 def test_task_mean_is_mean_of_tasks(results):
     r = results["sharing"]
     for cond in r.conditions:
-        for frac in r.params:
+        for frac in r.params:   # sharing's param: "rho=... labelled=..."
             rows = [r.get(cond, t, "accuracy", frac).mean for t in SCENE_TASKS]
             assert r.get(cond, "mean", "accuracy", frac).mean == pytest.approx(np.mean(rows), abs=1e-9)
 
@@ -191,9 +194,41 @@ def test_network_size_difference_is_paired(results):
 
 
 def test_fewer_labels_at_lower_fraction(results):
-    labels = results["sharing"].notes["labels_per_task"]
-    full, part = np.array(labels["1.0"]), np.array(labels[str(min(results["sharing"].params))])
-    assert (part < full).all()
+    r = results["sharing"]
+    labels = r.notes["labels_per_task"]
+    low = min(r.settings["labelled"])
+    for rho in r.settings["rhos"]:
+        full = np.array(labels[sharing.setting_key(rho, 1.0)])
+        part = np.array(labels[sharing.setting_key(rho, low)])
+        assert (part < full).all()
+        assert (full == r.settings["m_train"]).all()
+
+
+def test_sharing_gains_are_paired_per_seed_differences(results):
+    r = results["sharing"]
+    n_seeds = len(r.settings["seeds"])
+    # every (rho, labelled) x multi-task x separate x metric, on the task mean
+    assert len(r.paired) == len(r.params) * 2 * 2 * 2
+    for d in r.paired:
+        key = sharing.setting_key(d.key["rho"], d.key["labelled"])
+        a = r.notes["per_seed"][key][d.key["multi_task"]][d.key["metric"]][d.key["task"]]
+        b = r.notes["per_seed"][key][d.key["separate"]][d.key["metric"]][d.key["task"]]
+        assert len(a) == len(b) == n_seeds == d.n
+        assert d.differences == pytest.approx(tuple(np.subtract(a, b)), abs=1e-12)
+        # the rows' means are the means of the same per-seed values
+        assert r.get(d.key["multi_task"], d.key["task"], d.key["metric"], key).mean == \
+            pytest.approx(np.mean(a), abs=1e-12)
+        assert d.verdict == stats.verdict((d.low, d.high))
+        assert d.low <= d.mean <= d.high
+    md = sharing.gain_markdown(r)
+    assert md.count("\n") == 1 + len(r.params) * 2 and "verdict" in md.splitlines()[0]
+    for name in ("learning_rate", "epochs", "extended_runs", "runs"):
+        assert set(r.notes[name]) == set(r.params)
+
+
+def test_sharing_rejects_tuning_on_evaluation_seeds():
+    with pytest.raises(ValueError, match="tuning_seeds must differ"):
+        sharing.run(seeds=(0, 1), tuning_seeds=(1,), fast=True, progress=False)
 
 
 def test_resolve_backend_and_blas_threads():
@@ -308,3 +343,129 @@ def test_plot_helpers_live_in_plotting(tmp_path):
     other = plt.figure()
     assert plotting.finish_figure(other, None) is other
     plt.close(other)
+
+
+# ---------------------------------------------------------------------- the fair protocol
+def _toy(seed=0, m=120, n_tasks=2):
+    """A learnable toy problem for the protocol: linear tasks on 6 inputs, a validation split."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((6, 2 * m))
+    W = rng.standard_normal((n_tasks, 6))
+    Y = (W @ X + 0.5 * rng.standard_normal((n_tasks, 2 * m)) > 0).astype(float)
+    return X[:, :m], Y[:, :m], X[:, m:], Y[:, m:]
+
+
+def test_per_task_checkpoints_keep_each_tasks_own_best_epoch():
+    X, Y, Xv, Yv = _toy()
+    model = mtl.SharedMLP([6, 8, 2], seed=0, dtype="float64")
+    ckpt = common.PerTaskCheckpoints(Xv, Yv)
+    seen = []
+
+    def monitor(m):
+        seen.append(ckpt.task_costs(m))
+        return ckpt(m)
+
+    mtl.fit(model, X, Y, optimizer=mtl.Adam(learning_rate=0.05), epochs=25, batch_size=16,
+            progress=False, restore_best=True, monitor=monitor)
+    seen = np.array(seen)
+    assert ckpt.epoch == 25
+    for t in range(2):
+        assert ckpt.best_epoch[t] == int(np.argmin(seen[:, t])) + 1
+        assert ckpt.best_cost[t] == pytest.approx(seen[:, t].min(), abs=1e-12)
+        ckpt.load(model, t)
+        assert ckpt.task_costs(model)[t] == pytest.approx(seen[:, t].min(), abs=1e-12)
+
+
+def test_train_fair_stops_on_patience():
+    X, Y, Xv, Yv = _toy(m=40)
+    model = mtl.SharedMLP([6, 32, 2], seed=0, dtype="float64")
+    run = common.train_fair(model, X, Y, (Xv, Yv), learning_rate=0.05, max_epochs=300, patience=4,
+                            batch_size=16)
+    assert run.epochs < 300 and run.extensions == 0 and not run.still_improving
+    # stopped exactly `patience` epochs after the last epoch at which some task improved
+    assert run.epochs == max(run.best_epoch) + 4
+
+
+def test_train_fair_extends_a_run_still_improving_at_its_last_epoch():
+    X, Y, Xv, Yv = _toy()
+    model = mtl.SharedMLP([6, 8, 2], seed=0, dtype="float64")
+    # a small rate: validation cost still falls at every epoch, so every block ends on a best epoch
+    run = common.train_fair(model, X, Y, (Xv, Yv), learning_rate=1e-3, max_epochs=2, patience=3,
+                            max_extensions=2, batch_size=16)
+    assert run.extensions == 2 and run.epochs == 6 and run.still_improving
+    assert run.best_epoch == [6, 6]
+    shorter = common.train_fair(mtl.SharedMLP([6, 8, 2], seed=0, dtype="float64"), X, Y, (Xv, Yv),
+                                learning_rate=1e-3, max_epochs=2, patience=3, max_extensions=0,
+                                batch_size=16)
+    assert shorter.extensions == 0 and shorter.epochs == 2 and shorter.still_improving
+
+
+def test_evaluate_per_task_uses_each_tasks_checkpoint():
+    X, Y, Xv, Yv = _toy()
+    model = mtl.SharedMLP([6, 8, 2], seed=0, dtype="float64")
+    run = common.train_fair(model, X, Y, (Xv, Yv), learning_rate=0.05, max_epochs=40, patience=5,
+                            batch_size=16)
+    got = common.evaluate_per_task(model, run, Xv, Yv, ("a", "b"))
+    for t, task in enumerate(("a", "b")):
+        run.checkpoints.load(model, t)
+        want = mtl.task_metrics(Yv[t:t + 1], model.predict_proba(Xv)[t:t + 1], tasks=(task,))[task]
+        assert got[task]["accuracy"] == want["accuracy"]
+
+
+def test_train_fair_rejects_bad_budgets():
+    X, Y, Xv, Yv = _toy()
+    with pytest.raises(ValueError, match="max_epochs and patience"):
+        common.train_fair(mtl.SharedMLP([6, 4, 2], seed=0), X, Y, (Xv, Yv), learning_rate=1e-3,
+                          patience=0)
+
+
+def test_sharing_merge_of_parts_equals_one_run():
+    # every (rho, labelled) cell is independent, so running rho = 0 and rho = 1 apart and merging
+    # gives the one run's table (the stored full run was made in parts this way)
+    kw = dict(fast=True, progress=False, seeds=(0, 1), labelled=(1.0,))
+    whole = sharing.run(rhos=(0.0, 1.0), **kw)
+    merged = sharing.merge([sharing.run(rhos=(1.0,), **kw), sharing.run(rhos=(0.0,), **kw)])
+    assert merged.settings["rhos"] == [0.0, 1.0]
+    assert [(r.condition, r.param, r.task, r.metric) for r in merged.rows] == \
+        [(r.condition, r.param, r.task, r.metric) for r in whole.rows]
+    for a, b in zip(merged.rows, whole.rows):
+        assert a.mean == pytest.approx(b.mean, abs=1e-9)
+    assert [d.verdict for d in merged.paired] == [d.verdict for d in whole.paired]
+    with pytest.raises(ValueError, match="differ only in rhos/labelled"):
+        other = experiments.ExperimentResult.from_json(whole.to_json())
+        other.settings["seeds"] = [0, 2]
+        sharing.merge([whole, other])
+
+
+def test_sharing_conditions_subset():
+    r = sharing.run(fast=True, progress=False, seeds=(0, 1), rhos=(1.0,), labelled=(1.0,),
+                    conditions=(sharing.ALL_SHARED, sharing.SEPARATE_WIDTH))
+    assert r.conditions == [sharing.ALL_SHARED, sharing.SEPARATE_WIDTH]
+    assert [d.label for d in r.paired] == [f"{sharing.ALL_SHARED} - {sharing.SEPARATE_WIDTH}"] * 2 * len(r.params)
+    with pytest.raises(ValueError, match="conditions must be a subset"):
+        sharing.run(fast=True, progress=False, conditions=(sharing.ALL_SHARED, sharing.HEADS))
+
+
+def test_docs_quote_the_stored_sharing_run():
+    # docs/experiments.md section 1 quotes the stored full run: its verdict sentences and gain tables
+    # are exactly what the stored per-seed values give, and sharing.md is what the command writes
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    r = experiments.ExperimentResult.from_json(str(root / "docs" / "figures" / "sharing.json"))
+    recomputed = sharing.paired_table(r)
+    assert [d.to_dict() for d in recomputed] == [d.to_dict() for d in r.paired]
+    assert len(r.settings["seeds"]) >= 10 and {0.0, 1.0} <= set(r.settings["rhos"])
+    doc = (root / "docs" / "experiments.md").read_text()
+    section = doc.split("## 1. Sharing")[1].split("\n## ")[0]
+    for block in (sharing.claims_markdown(r), sharing.gain_markdown(r),
+                  sharing.gain_markdown(r, separate=sharing.SEPARATE_PARAMS)):
+        assert block in section
+    assert (root / "docs" / "figures" / "sharing.md").read_text() == sharing.markdown(r) + "\n"
+    # no sentence of the section claims more than a verdict allows: "helps"/"hurts" appear only in
+    # the quoted verdict lines or where the stored verdicts contain them
+    words = {d.verdict for d in r.paired if d.key["metric"] == "accuracy" and d.key["task"] == "mean"}
+    prose = section.replace(sharing.claims_markdown(r), "")
+    for word in ("helps", "hurts"):
+        if word not in words:
+            assert f" {word} " not in prose.replace("\"", " ").replace("*", " "), word

@@ -6,7 +6,7 @@ fast=False, progress=True) -> ExperimentResult`` and ``plot(result, path=None)``
 ============== ==========================================================================
 name           question
 ============== ==========================================================================
-sharing        one multi-task network vs four single-task networks (same / quarter width)
+sharing        multi-task (all-shared / per-task heads) vs separate networks, x rho x labels
 network_size   multi-task minus single-task against the shared hidden width (Caruana)
 data_amounts   a focus task with few labels next to tasks with many (+ shuffle control)
 masking        masked cost vs '?' filled with 0 vs incomplete examples dropped
@@ -35,6 +35,7 @@ From the command line::
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import sys
@@ -120,6 +121,12 @@ def main(argv=None, prog="python -m mtl_numpy.experiments"):
         kwargs["seeds"] = tuple(args.seeds)
     if args.epochs is not None:
         kwargs["epochs"] = args.epochs
+        if len(names) == 1 and "epochs" not in inspect.signature(_module(names[0]).run).parameters:
+            # sharing counts its budget as max_epochs (a patience rule ends each run sooner)
+            kwargs["max_epochs"] = kwargs.pop("epochs")
+    if len(names) == 1 and "jobs" in inspect.signature(_module(names[0]).run).parameters:
+        # one experiment that can spread its own runs over worker processes (sharing)
+        kwargs["jobs"], jobs = (args.jobs if args.jobs is not None else (os.cpu_count() or 1)), 1
     timings, backends, loads = {}, {}, {}
     start, cpu_start = time.perf_counter(), time.process_time()
     load = _load_average()
@@ -138,8 +145,10 @@ def main(argv=None, prog="python -m mtl_numpy.experiments"):
             print("\nnotes:", json.dumps(result.notes, default=str), flush=True)
         if args.out:
             result.to_json(os.path.join(args.out, f"{name}.json"))
+            # an experiment may define markdown(result): the tables its docs section quotes
+            to_markdown = getattr(_module(name), "markdown", None) or type(result).to_markdown
             with open(os.path.join(args.out, f"{name}.md"), "w") as fh:
-                fh.write(result.to_markdown() + "\n")
+                fh.write(to_markdown(result) + "\n")
             if not args.no_plot:
                 try:
                     path = plot(result, os.path.join(args.out, f"{name}.png"))

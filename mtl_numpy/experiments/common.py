@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..backends import to_numpy
+from ..guards import TrainingDiverged
 from ..labels import known_labels
 from ..losses import masked_logistic_cost
 from ..metrics import task_metrics
@@ -26,6 +27,7 @@ __all__ = [
     "ExperimentResult", "Row", "Recorder", "train", "evaluate_truth",
     "run_progress", "epochs_for", "scenes", "METRICS", "resolve_backend",
     "blas_threads", "scene_cnn", "labelled_columns", "add_task_mean", "n_batches", "checkpoint_epochs",
+    "PerTaskCheckpoints", "FairRun", "train_fair", "evaluate_per_task",
 ]
 
 #: The metrics recorded per task by default.
@@ -60,6 +62,9 @@ class ExperimentResult:
         Wall time of the whole experiment.
     notes : dict
         Extra numbers an experiment wants to keep (e.g. training-set sizes).
+    paired : list of stats.PairedDifference
+        Paired comparisons (same seeds, same data) with their intervals and verdicts
+        (:mod:`.stats`); empty for experiments that make none.
     """
 
     name: str
@@ -68,6 +73,7 @@ class ExperimentResult:
     settings: dict = field(default_factory=dict)
     seconds: float = 0.0
     notes: dict = field(default_factory=dict)
+    paired: list = field(default_factory=list)
 
     # ------------------------------------------------------------------ access
     @property
@@ -111,7 +117,8 @@ class ExperimentResult:
     def to_dict(self):
         return {"name": self.name, "param_name": self.param_name, "settings": self.settings,
                 "seconds": self.seconds, "notes": self.notes,
-                "rows": [r.__dict__ for r in self.rows]}
+                "rows": [r.__dict__ for r in self.rows],
+                "paired": [d.to_dict() for d in self.paired]}
 
     def to_json(self, path=None):
         text = json.dumps(self.to_dict(), indent=1, default=_json_default)
@@ -128,9 +135,12 @@ class ExperimentResult:
             with open(path_or_text) as fh:
                 text = fh.read()
         d = json.loads(text)
+        from .stats import PairedDifference
+
         rows = [Row(**r) for r in d["rows"]]
+        paired = [PairedDifference.from_dict(p) for p in d.get("paired", [])]
         return cls(d["name"], d["param_name"], rows, d.get("settings", {}), d.get("seconds", 0.0),
-                   d.get("notes", {}))
+                   d.get("notes", {}), paired)
 
     def to_markdown(self, metric=None, digits=3):
         """A Markdown table: one line per (condition, param), one column per task.
@@ -365,6 +375,153 @@ def train(model, X, Y, *, epochs, batch_size=64, learning_rate=1e-3, seed=0, min
     return fit(model, X, Y, optimizer=opt, epochs=e, batch_size=batch_size, seed=seed,
                progress=False, restore_best=True, monitor=validation_cost,
                monitor_epochs=checkpoint_epochs(e))
+
+
+class PerTaskCheckpoints:
+    r"""A ``monitor`` for :func:`mtl_numpy.fit` that keeps, for each task, its best epoch's parameters.
+
+    Called after every epoch, it computes each task's masked cost on the validation
+    set (the course's cost from probabilities, one row of ``Y_val`` per output, '?'
+    left out) and copies the parameters whenever a task's cost is the lowest so far
+    for that task. A multi-task network is then judged, task by task, at the epoch
+    that was best *for that task*, as a single-task network is judged at its own
+    best epoch: neither side is stuck with a checkpoint chosen for something else.
+
+    It returns ``-(number of improvements so far)``: the score falls whenever any task
+    improves, so ``fit(..., early_stopping=patience, monitor=this)`` stops once no
+    task has improved for ``patience`` epochs in a row.
+
+    Attributes
+    ----------
+    best_cost : ndarray (n_tasks,)
+    best_epoch : list of int
+        Per task, the epoch (1-based, counted over every ``fit`` call) kept.
+    epoch : int
+        Epochs seen so far.
+    """
+
+    def __init__(self, X_val, Y_val):
+        self.X_val = X_val
+        self.Y_val = np.asarray(Y_val, dtype=np.float64)
+        n = self.Y_val.shape[0]
+        self.best_cost = np.full(n, np.inf)
+        self.best_epoch = [0] * n
+        self.params = [None] * n
+        self.epoch = 0
+        self.improvements = 0
+
+    def task_costs(self, model):
+        """Each task's masked validation cost, ``(n_tasks,)`` (nan for a task with no label)."""
+        AL = np.asarray(to_numpy(predict_proba_batched(model, self.X_val)), dtype=np.float64)
+        out = np.full(self.Y_val.shape[0], np.nan)
+        for t in range(self.Y_val.shape[0]):
+            if known_labels(self.Y_val[t]).any():
+                out[t] = masked_logistic_cost(AL[t:t + 1], self.Y_val[t:t + 1], normalize="labels")
+        return out
+
+    def __call__(self, model):
+        self.epoch += 1
+        for t, J in enumerate(self.task_costs(model)):
+            if math.isfinite(J) and J < self.best_cost[t]:
+                self.best_cost[t], self.best_epoch[t] = J, self.epoch
+                self.params[t] = {k: v.copy() for k, v in model.params.items()}
+                self.improvements += 1
+        return -float(self.improvements)
+
+    def at_last_epoch(self):
+        """True if some task's best epoch is the last epoch run (it may still be improving)."""
+        return any(e == self.epoch for e in self.best_epoch)
+
+    def load(self, model, t):
+        """Write task ``t``'s kept parameters into ``model.params`` (in place)."""
+        if self.params[t] is not None:
+            for k, v in self.params[t].items():
+                model.params[k][...] = v
+
+
+@dataclass
+class FairRun:
+    """What :func:`train_fair` did: the kept checkpoints and how training ended."""
+
+    checkpoints: PerTaskCheckpoints
+    epochs: int
+    extensions: int
+    still_improving: bool
+    learning_rate: float
+    diverged: bool = False
+
+    @property
+    def best_epoch(self):
+        return list(self.checkpoints.best_epoch)
+
+    @property
+    def best_cost(self):
+        return [float(c) for c in self.checkpoints.best_cost]
+
+
+def train_fair(model, X, Y, validation, *, learning_rate, max_epochs=60, patience=8,
+               max_extensions=2, batch_size=64, seed=0, weighting="equal"):
+    r"""Train with the experiments' fair protocol; returns a :class:`FairRun`.
+
+    The same rule for every network, multi-task or single-task:
+
+    * **epochs are passes over the network's own labels**: a single-task network
+      trains on the examples its task labels, a multi-task network on the examples
+      with at least one label, so one epoch shows every task each of its labels once,
+      in both; ``max_epochs`` and ``patience`` are counted in these passes, so each
+      condition is given the same number of passes over each task's labels;
+    * **a patience rule stops each run**: ``fit(..., early_stopping=patience)``
+      watching :class:`PerTaskCheckpoints`, i.e. training stops once no task's
+      validation cost has improved for ``patience`` epochs in a row;
+    * **a run whose best epoch is its last is extended**: if after ``max_epochs`` some
+      task was still improving at the last epoch, training goes on (same optimizer
+      state) for up to ``max_extensions`` more blocks of ``max_epochs`` epochs;
+      ``FairRun.extensions`` counts them, ``still_improving`` says whether the last
+      block still ended on a best epoch;
+    * **checkpoints are chosen per task**: each task keeps the parameters of its own
+      best validation epoch (:func:`evaluate_per_task` uses them).
+
+    ``validation = (X_val, Y_val)``, one row of ``Y_val`` per output of ``model``.
+    """
+    if max_epochs < 1 or patience < 1 or max_extensions < 0:
+        raise ValueError(f"max_epochs and patience must be >= 1 and max_extensions >= 0; got "
+                         f"{max_epochs}, {patience}, {max_extensions}")
+    X_val, Y_val = validation
+    ckpt = PerTaskCheckpoints(X_val, Y_val)
+    opt = Adam(learning_rate=learning_rate)
+    extensions, diverged = 0, False
+    while True:
+        # a new shuffling seed per block, so an extension does not replay the same batches
+        try:
+            h = fit(model, X, Y, optimizer=opt, epochs=max_epochs, batch_size=batch_size,
+                    seed=seed + 7919 * extensions, progress=False, early_stopping=patience,
+                    monitor=ckpt, weighting=weighting)
+        except TrainingDiverged:
+            # a rate too high for this run (the sweep tries such rates): keep the
+            # checkpoints taken before it diverged; a task with none scores inf
+            diverged = True
+            break
+        ran_out = not h.stopped_early
+        if not (ran_out and ckpt.at_last_epoch()) or extensions >= max_extensions:
+            break
+        extensions += 1
+    return FairRun(ckpt, ckpt.epoch, extensions,
+                   bool(not diverged and ran_out and ckpt.at_last_epoch()), float(learning_rate),
+                   diverged)
+
+
+def evaluate_per_task(model, run, X, Y_true, tasks):
+    """Per-task :func:`task_metrics` of ``model`` against ``Y_true``, task ``t`` at its own checkpoint.
+
+    ``run`` is the :class:`FairRun` of ``model``; ``model.params`` is left at the
+    parameters of the last task's checkpoint.
+    """
+    rows = []
+    for t in range(len(tasks)):
+        run.checkpoints.load(model, t)
+        AL = np.asarray(to_numpy(predict_proba_batched(model, X)), dtype=np.float64)
+        rows.append(AL[t])
+    return task_metrics(Y_true, np.stack(rows), tasks=tasks)
 
 
 def evaluate_truth(model, X, Y_true, tasks, with_bias=False):
