@@ -41,6 +41,7 @@ import numpy as np
 
 from ..labels import TASKS
 from ..plotting import finish_figure, require_matplotlib
+from .stats import t_quantile
 from .common import ExperimentResult, Recorder, Timer, blas_threads, \
     evaluate_truth, resolve_backend, run_progress, \
     scene_cnn, train
@@ -58,24 +59,13 @@ CONDITIONS = tuple(f"trunk_{t}" for t in TASKS) + ("random_trunk",) \
 METRICS = ("accuracy", "average_precision")
 
 
-def _t_quantile_975(df):
-    """The 97.5 % quantile of Student's t with ``df`` degrees of freedom (table, then 1.96)."""
-    table = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
-             9: 2.262, 10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131,
-             16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093, 20: 2.086, 25: 2.060, 30: 2.042}
-    if df in table:
-        return table[df]
-    below = [d for d in table if d < df]
-    return table[max(below)] if df < 30 else 1.96
-
-
 def seed_interval(values):
     """``(mean, std, half-width of the 95 % t interval)`` of per-seed values."""
     v = np.asarray(values, dtype=np.float64)
     if v.size < 2:
         return float(v.mean()), 0.0, math.nan
     std = float(v.std(ddof=1))
-    return float(v.mean()), std, _t_quantile_975(v.size - 1) * std / math.sqrt(v.size)
+    return float(v.mean()), std, t_quantile(0.975, v.size - 1) * std / math.sqrt(v.size)
 
 
 def train_head(trunk, X, Y, validation, *, image_size, width, seed, backend, epochs, **kw):
