@@ -20,7 +20,7 @@ from .labels import TASKS, encode_labels, known_labels, label_mask, validate_lab
 from .losses import masked_logistic_cost, masked_logistic_cost_and_grad
 from .metrics import format_metrics_table, mean_metric, task_metrics
 from .models import SharedCNN, SharedMLP, SharedNetwork
-from .optim import Adam, GradientDescent, Momentum, get_optimizer
+from .optim import Adam, GradientDescent, Momentum, TrainableSubset, get_optimizer
 from .training import History, evaluate, fit, gradient_conflict, predict_proba_batched
 
 __version__ = "0.1.0"
@@ -30,7 +30,7 @@ __all__ = [
     "masked_logistic_cost", "masked_logistic_cost_and_grad",
     "SharedMLP", "SharedCNN", "SharedNetwork",
     "gradient_check", "GradientCheckResult", "eval_numerical_gradient_array", "relative_error",
-    "GradientDescent", "Momentum", "Adam", "get_optimizer",
+    "GradientDescent", "Momentum", "Adam", "TrainableSubset", "get_optimizer",
     "fit", "History", "evaluate", "predict_proba_batched", "TrainingDiverged",
     "gradient_conflict", "weighting", "diagnostics",
     "task_metrics", "format_metrics_table", "mean_metric",
