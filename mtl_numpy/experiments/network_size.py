@@ -35,7 +35,7 @@ from .sharing import ALL_SHARED, SEPARATE_WIDTH, setting_key
 __all__ = ["run", "plot", "condition", "combine", "width_changes", "gain_markdown", "claims_markdown",
            "full_markdown", "markdown", "DEFAULT_WIDTHS", "CONDITIONS"]
 
-DEFAULT_WIDTHS = (1, 4, 8)
+DEFAULT_WIDTHS = (1, 2, 4, 8, 16)
 #: The two :mod:`.sharing` conditions compared at each width (equal width).
 CONDITIONS = (ALL_SHARED, SEPARATE_WIDTH)
 _BASES = {"multi_task": ALL_SHARED, "single_task": SEPARATE_WIDTH}
