@@ -15,7 +15,7 @@ SCENE_TASKS = {"pedestrian", "car", "stop_sign", "traffic_light"}
 EXPECTED = {
     "sharing": (set(sharing.CONDITIONS), SCENE_TASKS | {"mean"}),
     "network_size": ({c + f for c in ("multi_task", "single_task", "multi_minus_single")
-                      for f in ("", "@0.1")}, SCENE_TASKS | {"mean"}),
+                      for f in ("", " (rho=0)")}, SCENE_TASKS | {"mean"}),
     "data_amounts": ({"single_task", "multi_task", "multi_task_shuffled", "gain", "gain_shuffled"},
                      {"traffic_light"}),
     "masking": ({"masked", "zero_filled", "dropped"}, SCENE_TASKS),
@@ -25,7 +25,7 @@ EXPECTED = {
 }
 
 # metrics that are differences (may be negative) or a bias in [-1, 1]
-SIGNED = {"multi_minus_single", "multi_minus_single@0.1", "gain", "gain_shuffled"}
+SIGNED = {"multi_minus_single", "multi_minus_single (rho=0)", "gain", "gain_shuffled"}
 
 
 @pytest.fixture(scope="module")
@@ -171,9 +171,11 @@ def test_sharing_and_network_size_params_match_settings(results):
     assert r.settings["rhos"] == [0.0, 1.0]
     n = results["network_size"]
     assert n.params == list(n.settings["widths"])
-    assert n.settings["labelled"] == [1.0, 0.1]
+    assert n.settings["labelled"] == [1.0] and n.settings["rhos"] == [0.0, 1.0]
     assert experiments.network_size.condition("multi_minus_single", 0.1) == "multi_minus_single@0.1"
     assert experiments.network_size.condition("multi_minus_single", 1.0) == "multi_minus_single"
+    assert experiments.network_size.condition("multi_minus_single", 0.3, rho=0.0) == \
+        "multi_minus_single@0.3 (rho=0)"
 
 
 def test_task_mean_is_mean_of_tasks(results):
@@ -186,11 +188,59 @@ def test_task_mean_is_mean_of_tasks(results):
 
 def test_network_size_difference_is_paired(results):
     r = results["network_size"]
-    for w in r.params:
-        for task in SCENE_TASKS | {"mean"}:
-            m = r.get("multi_task", task, "accuracy", w).mean
-            s = r.get("single_task", task, "accuracy", w).mean
-            assert r.get("multi_minus_single", task, "accuracy", w).mean == pytest.approx(m - s, abs=1e-9)
+    cond = experiments.network_size.condition
+    for rho in r.settings["rhos"]:
+        for w in r.params:
+            for task in SCENE_TASKS | {"mean"}:
+                m = r.get(cond("multi_task", 1.0, rho), task, "accuracy", w).mean
+                s = r.get(cond("single_task", 1.0, rho), task, "accuracy", w).mean
+                assert r.get(cond("multi_minus_single", 1.0, rho), task, "accuracy", w).mean == \
+                    pytest.approx(m - s, abs=1e-9)
+
+
+def test_network_size_gains_are_paired_per_seed_with_verdicts(results):
+    ns = experiments.network_size
+    r = results["network_size"]
+    n_seeds = len(r.settings["seeds"])
+    # one gain per width x rho x labelled x metric, on the task mean
+    assert len(r.paired) == len(r.params) * len(r.settings["rhos"]) * len(r.settings["labelled"]) * 2
+    for d in r.paired:
+        assert d.key["multi_task"] == sharing.ALL_SHARED and d.key["separate"] == sharing.SEPARATE_WIDTH
+        row = r.get(ns.condition("multi_minus_single", d.key["labelled"], d.key["rho"]), "mean",
+                    d.key["metric"], d.key["width"])
+        assert d.n == row.n == n_seeds
+        assert d.mean == pytest.approx(row.mean, abs=1e-12) and d.std == pytest.approx(row.std, abs=1e-12)
+        assert d.verdict == stats.verdict((d.low, d.high)) and d.low <= d.mean <= d.high
+    # the change with width pairs the same seeds' gains at the narrowest and the widest width
+    gains = {(d.key["width"], d.key["rho"]): np.array(d.differences) for d in r.paired
+             if d.key["metric"] == "accuracy"}
+    lo, hi = min(r.params), max(r.params)
+    changes = ns.width_changes(r)
+    assert len(changes) == len(r.settings["rhos"])
+    for d in changes:
+        assert d.differences == pytest.approx(tuple(gains[(hi, d.key["rho"])] - gains[(lo, d.key["rho"])]))
+    md = ns.gain_markdown(r)
+    assert md.count("\n") == 1 + len(r.params) * len(r.settings["rhos"]) and "verdict" in md.splitlines()[0]
+    claims = ns.claims_markdown(r)
+    assert claims.count("\n") + 1 == len(r.params) * len(r.settings["rhos"]) + len(changes)
+    assert set(r.notes["parameters"]) == {str(w) for w in r.params}
+
+
+def test_network_size_combine_checks_its_parts():
+    ns = experiments.network_size
+    kw = dict(seeds=(0, 1), rhos=(1.0,), labelled=(1.0,), conditions=ns.CONDITIONS, progress=False,
+              **ns.FAST)
+    a, b = sharing.run(width=1, **kw), sharing.run(width=2, **kw)
+    whole = ns.combine([b, a])
+    assert whole.settings["widths"] == [1, 2] and whole.params == [1, 2]
+    with pytest.raises(ValueError, match="distinct widths"):
+        ns.combine([a, a])
+    other = experiments.ExperimentResult.from_json(b.to_json())
+    other.settings["seeds"] = [0, 2]
+    with pytest.raises(ValueError, match="differ only in width"):
+        ns.combine([a, other])
+    with pytest.raises(ValueError, match="widths must be positive"):
+        ns.run(widths=(0, 2), fast=True, progress=False)
 
 
 def test_fewer_labels_at_lower_fraction(results):
@@ -466,6 +516,34 @@ def test_docs_quote_the_stored_sharing_run():
     # the quoted verdict lines or where the stored verdicts contain them
     words = {d.verdict for d in r.paired if d.key["metric"] == "accuracy" and d.key["task"] == "mean"}
     prose = section.replace(sharing.claims_markdown(r), "")
+    for word in ("helps", "hurts"):
+        if word not in words:
+            assert f" {word} " not in prose.replace("\"", " ").replace("*", " "), word
+
+
+def test_docs_quote_the_stored_network_size_run():
+    # docs/experiments.md section 2 quotes the stored full run: its verdict sentences and gain table
+    # are what the stored per-seed values give, and network_size.md is what the command writes
+    from pathlib import Path
+
+    ns = experiments.network_size
+    root = Path(__file__).resolve().parents[1]
+    r = experiments.ExperimentResult.from_json(str(root / "docs" / "figures" / "network_size.json"))
+    assert len(r.settings["seeds"]) >= 10 and r.settings["rhos"] == [0.0, 1.0] and not r.settings["fast"]
+    for d in r.paired:
+        row = r.get(ns.condition("multi_minus_single", d.key["labelled"], d.key["rho"]), "mean",
+                    d.key["metric"], d.key["width"])
+        assert d.mean == pytest.approx(row.mean, abs=1e-12) and d.n == row.n
+        again = stats.paired_difference(d.differences, np.zeros(d.n))
+        assert (again.low, again.high, again.verdict) == pytest.approx((d.low, d.high, d.verdict))
+    doc = (root / "docs" / "experiments.md").read_text()
+    section = doc.split("## 2. ")[1].split("\n## ")[0]
+    for block in (ns.claims_markdown(r), ns.gain_markdown(r)):
+        assert block in section
+    assert (root / "docs" / "figures" / "network_size.md").read_text() == ns.markdown(r) + "\n"
+    words = {d.verdict for d in r.paired if d.key["metric"] == "accuracy"} | \
+        {d.verdict for d in ns.width_changes(r)}
+    prose = section.replace(ns.claims_markdown(r), "")
     for word in ("helps", "hurts"):
         if word not in words:
             assert f" {word} " not in prose.replace("\"", " ").replace("*", " "), word
