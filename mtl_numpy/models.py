@@ -212,11 +212,19 @@ class SharedNetwork:
             raise ValueError(f"{name} has no examples (m = 0); expected at least one")
         if X.dtype.kind not in "biuf":
             raise ValueError(f"{name} must hold real numbers; got dtype {X.dtype}")
-        xp = get_array_module(X)
-        if not bool(xp.isfinite(X).all()):
-            raise ValueError(f"{name} contains nan or inf; expected finite values (fill or drop them first)")
-        finite_in_dtype(X, self.dtype, name=name)   # e.g. 1e39 is finite in float64, inf in float32
         return X
+
+    def _check_finite(self, X, Xp, name="X"):
+        """One pass over ``Xp`` (``X`` in the model's dtype): finite, or a ValueError saying why.
+
+        Checking the converted array catches both nan/inf in the input and values that are
+        finite in ``X``'s dtype but overflow the model's (1e39 in a float32 model)."""
+        xp = get_array_module(Xp)
+        if bool(xp.isfinite(Xp).all()):
+            return
+        if not bool(get_array_module(X).isfinite(X).all()):
+            raise ValueError(f"{name} contains nan or inf; expected finite values (fill or drop them first)")
+        finite_in_dtype(X, self.dtype, name=name)   # raises: finite in X's dtype, not in ours
 
     # ------------------------------------------------------- prepared batches
     def prepare(self, X, Y=None):
@@ -246,7 +254,9 @@ class SharedNetwork:
         """
         X = self._check_X(X)
         m = self.n_examples(X)
-        Xp = self.backend.asarray(X, dtype=self.dtype)
+        with np.errstate(over="ignore"):        # an overflow becomes inf, refused just below
+            Xp = self.backend.asarray(X, dtype=self.dtype)
+        self._check_finite(X, Xp)
         if Y is None:
             return Xp
         Y = validate_labels(Y, n_tasks=self.n_tasks, m=m)

@@ -414,6 +414,24 @@ def conv_forward_blocks(A_prev, W, b, f, stride, pad, n_H, n_W, ops=NumpyOps, pf
     return Z if pf is None else (P, code)
 
 
+def _input_gradient_plan(W_c, f, stride, pad, need_dA_prev):
+    """How a conv backward forms ``dA_prev``: ``(q, gather, W_flip)``.
+
+    For stride 1, ``dA_prev`` is a convolution of ``dZ`` (padded by ``q = f - 1 - pad``) with the
+    flipped, transposed filters ``W_flip`` of shape ``(f*f*n_C, n_C_prev)``: a gather (window
+    matrix of ``dZ``, one product) instead of a scatter-add (``gather`` True). Otherwise
+    ``W_flip`` is None and the caller scatter-adds with col2im.
+    """
+    q = f - 1 - pad
+    gather = need_dA_prev and stride == 1 and q >= 0
+    W_flip = None
+    if gather:
+        n_C_prev, n_C = W_c.shape[2], W_c.shape[3]
+        W_flip = numpy.ascontiguousarray(
+            W_c[::-1, ::-1].transpose(0, 1, 3, 2)).reshape(f * f * n_C, n_C_prev)
+    return q, gather, W_flip
+
+
 def conv_backward_blocks(dZ, A_prev, W, f, stride, pad, n_H, n_W, need_dA_prev, ops=NumpyOps,
                        pf=None, code=None, block_bytes=None):
     """Conv backward over blocks of examples: ``dW`` and ``db`` summed per thread, ``dA_prev``
@@ -425,13 +443,7 @@ def conv_backward_blocks(dZ, A_prev, W, f, stride, pad, n_H, n_W, need_dA_prev, 
     dtype = dZ.dtype
     dZ = numpy.ascontiguousarray(dZ)
     W_c = numpy.ascontiguousarray(W)
-    # dA_prev as a convolution of dZ (padded by f-1-pad) with the flipped, transposed filters,
-    # a gather (window matrix of dZ, one product) instead of a scatter-add; stride 1 only.
-    q = f - 1 - pad
-    gather = need_dA_prev and stride == 1 and q >= 0
-    if gather:
-        W_flip = numpy.ascontiguousarray(
-            W_c[::-1, ::-1].transpose(0, 1, 3, 2)).reshape(f * f * n_C, n_C_prev)
+    q, gather, W_flip = _input_gradient_plan(W_c, f, stride, pad, need_dA_prev)
     dA_prev = numpy.empty(A_prev.shape, dtype=dtype) if gather else (
         numpy.zeros(A_prev.shape, dtype=dtype) if need_dA_prev else None)
     pool = cpu_pool()
@@ -659,11 +671,7 @@ def _conv_backward_blocks_tasks(dP, A_prev, W, f, stride, pad, n_H, n_W, need_dA
     dtype = dP.dtype
     dP = numpy.ascontiguousarray(dP)
     W_c = numpy.ascontiguousarray(W)
-    q = f - 1 - pad
-    gather = need_dA_prev and stride == 1 and q >= 0
-    if gather:
-        W_flip = numpy.ascontiguousarray(
-            W_c[::-1, ::-1].transpose(0, 1, 3, 2)).reshape(f * f * n_C, n_C_prev)
+    q, gather, W_flip = _input_gradient_plan(W_c, f, stride, pad, need_dA_prev)
     dA_prev = numpy.empty((T,) + A_prev.shape, dtype=dtype) if gather else (
         numpy.zeros((T,) + A_prev.shape, dtype=dtype) if need_dA_prev else None)
     pool = cpu_pool()
