@@ -27,8 +27,14 @@ __all__ = [
     "ExperimentResult", "Row", "Recorder", "train", "evaluate_truth",
     "run_progress", "epochs_for", "scenes", "METRICS", "resolve_backend",
     "blas_threads", "scene_cnn", "labelled_columns", "add_task_mean", "n_batches", "checkpoint_epochs",
-    "PerTaskCheckpoints", "FairRun", "train_fair", "evaluate_per_task",
+    "PerTaskCheckpoints", "FairRun", "train_fair", "evaluate_per_task", "map_units",
+    "tune_and_evaluate", "pick_rate", "n_units", "DEFAULT_RATES",
 ]
+
+#: The learning rates every fair-protocol experiment sweeps by default (sharing and
+#: network_size were stored with ``(1e-3, 3e-3, 1e-2)``; 1e-2, the top one, was picked
+#: in 25 of their 36 choices, so the newer experiments sweep one step further up).
+DEFAULT_RATES = (3e-3, 1e-2, 3e-2)
 
 #: The metrics recorded per task by default.
 METRICS = ("accuracy", "average_precision")
@@ -508,6 +514,107 @@ def train_fair(model, X, Y, validation, *, learning_rate, max_epochs=60, patienc
     return FairRun(ckpt, ckpt.epoch, extensions,
                    bool(not diverged and ran_out and ckpt.at_last_epoch()), float(learning_rate),
                    diverged)
+
+
+def map_units(func, units, jobs=1, bar=None):
+    """Yield ``func(*unit)`` for every tuple in ``units``.
+
+    In order, in this process, when ``jobs <= 1``; otherwise in ``jobs`` spawned
+    worker processes (fresh interpreters: no inherited BLAS or Numba threads), in
+    the order they finish. ``func`` must be a module-level function (picklable), and
+    it should return what it needs to identify its unit. ``bar.update()`` after each.
+    """
+    units = list(units)
+    if not units:
+        return
+    if jobs is None or jobs <= 1:
+        for u in units:
+            out = func(*u)
+            if bar is not None:
+                bar.update()
+            yield out
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        futures = [pool.submit(func, *u) for u in units]
+        for fut in as_completed(futures):
+            if bar is not None:
+                bar.update()
+            yield fut.result()
+
+
+def pick_rate(by_rate, default):
+    """The rate with the lowest mean validation score (ties: the smaller rate); ``default`` if none.
+
+    ``by_rate`` is ``{rate: [score per tuning seed]}``.
+    """
+    if not by_rate:
+        return default
+    return min(by_rate, key=lambda lr: (float(np.mean(by_rate[lr])), lr))
+
+
+def _timed_unit(unit, cell, seed, rates, cfg):
+    start = time.process_time()
+    out = unit(cell, seed, rates, cfg)
+    return cell, seed, rates, out, time.process_time() - start
+
+
+def tune_and_evaluate(unit, cells, conditions, seeds, *, rates, tuning_seeds, cfg, jobs=1, bar=None):
+    r"""The fair protocol's two stages over a grid of cells: pick each rate, then run every seed.
+
+    ``unit(cell, seed, rates, cfg)`` trains every condition of one cell on one seed's
+    data, condition ``c`` at learning rate ``rates[c]``, and returns a dict with, for each
+    condition it ran, ``out[c]["val_score"]``: the score the rate is chosen by (lower
+    is better; the experiments use the mean over tasks of the best validation cost).
+    It must be a module-level function (``jobs > 1`` runs units in worker processes);
+    ``cell`` is any hashable, picklable value (a tuple of the grid's coordinates).
+
+    1. **Tuning**: with more than one rate, for each cell, each seed of
+       ``tuning_seeds`` (data apart from the evaluation seeds) and each rate, one unit
+       runs every condition at that rate; each (cell, condition) gets the rate of
+       lowest mean ``val_score`` (:func:`pick_rate`).
+    2. **Evaluation**: one unit per (cell, seed of ``seeds``), at the chosen rates.
+
+    Returns ``(chosen, scores, per_seed, cpu_seconds)``: ``chosen[(cell, c)]`` the rate,
+    ``scores[(cell, c)]`` ``{rate: [val_score per tuning seed]}``, ``per_seed[(cell, seed)]``
+    the evaluation unit's output, ``cpu_seconds`` the CPU time of all units (summed over
+    worker processes: on a shared machine a steadier measure of the work than wall time).
+    """
+    seeds, tuning_seeds = [int(s) for s in seeds], [int(s) for s in tuning_seeds]
+    if set(seeds) & set(tuning_seeds):
+        raise ValueError(f"tuning_seeds must differ from seeds (the rate is picked on other data); "
+                         f"both hold {sorted(set(seeds) & set(tuning_seeds))}")
+    rates = tuple(float(r) for r in rates)
+    if not rates:
+        raise ValueError("rates must hold at least one learning rate; got ()")
+    cells, conditions = list(cells), tuple(conditions)
+    cpu = 0.0
+    scores = {}
+    tune = [(unit, cell, s, {c: lr for c in conditions}, cfg)
+            for cell in cells for s in tuning_seeds for lr in rates] if len(rates) > 1 else []
+    for cell, _, used, out, sec in map_units(_timed_unit, tune, jobs, bar):
+        cpu += sec
+        for c in conditions:
+            if c in out:
+                scores.setdefault((cell, c), {}).setdefault(used[c], []).append(out[c]["val_score"])
+    chosen = {(cell, c): pick_rate(scores.get((cell, c)), rates[0]) for cell in cells for c in conditions}
+    evaluate = [(unit, cell, s, {c: chosen[(cell, c)] for c in conditions}, cfg)
+                for cell in cells for s in seeds]
+    per_seed = {}
+    for cell, s, _, out, sec in map_units(_timed_unit, evaluate, jobs, bar):
+        cpu += sec
+        per_seed[(cell, s)] = out
+    return chosen, scores, per_seed, cpu
+
+
+def n_units(cells, seeds, rates, tuning_seeds):
+    """How many units :func:`tune_and_evaluate` runs (for a progress bar's total)."""
+    n_cells = len(list(cells))
+    tune = n_cells * len(tuple(tuning_seeds)) * len(tuple(rates)) if len(tuple(rates)) > 1 else 0
+    return tune + n_cells * len(tuple(seeds))
 
 
 def evaluate_per_task(model, run, X, Y_true, tasks):

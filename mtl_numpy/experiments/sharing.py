@@ -43,7 +43,8 @@ from ..labels import known_labels
 from ..plotting import finish_figure, require_matplotlib
 from . import stats
 from .common import ExperimentResult, Recorder, Timer, add_task_mean, blas_threads, \
-    evaluate_per_task, labelled_columns, resolve_backend, run_progress, train_fair
+    evaluate_per_task, labelled_columns, n_units, resolve_backend, run_progress, train_fair, \
+    tune_and_evaluate
 
 __all__ = ["run", "plot", "CONDITIONS", "MULTI_TASK", "SEPARATE", "paired_table", "gain_markdown",
            "setting_key", "merge", "full_markdown", "claims_markdown", "rho_changes", "rho_markdown"]
@@ -133,14 +134,14 @@ def _unit(rho, labelled, seed, rates, cfg):
                 info["val_cost"].extend(r.best_cost)
             info["metrics"] = add_task_mean(met, tasks)
             info["parameters"] = parameters
-            info["mean_val_cost"] = float(np.mean(info["val_cost"]))
+            info["mean_val_cost"] = info["val_score"] = float(np.mean(info["val_cost"]))
             out[cond] = info
     return out
 
 
-def _call(args):
-    kind, rho, labelled, seed, rates, cfg = args
-    return kind, rho, labelled, seed, rates, _unit(rho, labelled, seed, rates, cfg)
+def _cell_unit(cell, seed, rates, cfg):
+    rho, labelled = cell
+    return _unit(rho, labelled, seed, rates, cfg)
 
 
 def run(seeds=tuple(range(10)), rhos=(0.0, 1.0), labelled=(0.1, 1.0), m_train=1500, m_val=500,
@@ -180,34 +181,21 @@ def run(seeds=tuple(range(10)), rhos=(0.0, 1.0), labelled=(0.1, 1.0), m_train=15
     settings = dict(cfg, seeds=seeds, rhos=list(rhos), labelled=list(labelled), rates=list(rates),
                     tuning_seeds=tuning_seeds, conditions=list(conditions), fast=fast)
     cells = [(rho, frac) for rho in rhos for frac in labelled]
-    tune_units = [("tune", rho, frac, s, {c: lr for c in conditions}, cfg)
-                  for rho, frac in cells for s in tuning_seeds for lr in rates] if len(rates) > 1 else []
-    bar = run_progress(len(tune_units) + len(cells) * len(seeds), "sharing", progress)
+    bar = run_progress(n_units(cells, seeds, rates, tuning_seeds), "sharing", progress)
     with Timer() as timer, blas_threads(1):
-        # 1. the learning rate of each condition in each cell, on the tuning seeds
-        scores = {}
-        for _, rho, frac, s, r, out in _map(tune_units, jobs, bar):
-            lr = r[conditions[0]]
-            for cond, info in out.items():
-                if cond not in conditions:
-                    continue
-                scores.setdefault((rho, frac, cond), {}).setdefault(lr, []).append(info["mean_val_cost"])
-        chosen = {}
-        for rho, frac in cells:
-            for cond in conditions:
-                by_rate = scores.get((rho, frac, cond))
-                chosen[(rho, frac, cond)] = rates[0] if not by_rate else \
-                    min(by_rate, key=lambda lr: (np.mean(by_rate[lr]), lr))
-        # 2. every condition on every evaluation seed, at its chosen rate
-        eval_units = [("eval", rho, frac, s, {c: chosen[(rho, frac, c)] for c in conditions}, cfg)
-                      for rho, frac in cells for s in seeds]
-        per_seed = {}
-        for _, rho, frac, s, _, out in _map(eval_units, jobs, bar):
-            per_seed[(rho, frac, s)] = out
+        # the learning rate of each condition in each cell on the tuning seeds, then every seed
+        by_cell = tune_and_evaluate(_cell_unit, cells, conditions, seeds, rates=rates,
+                                    tuning_seeds=tuning_seeds, cfg=cfg, jobs=jobs, bar=bar)
+    # keyed (rho, labelled, condition) and (rho, labelled, seed) below
+    chosen = {(*cell, c): lr for (cell, c), lr in by_cell[0].items()}
+    scores = {(*cell, c): v for (cell, c), v in by_cell[1].items()}
+    per_seed = {(*cell, s): out for (cell, s), out in by_cell[2].items()}
+    cpu = by_cell[3]
     bar.close()
 
     rec = Recorder()
     notes = {"parameters": {}, "learning_rate": {}, "tuning_val_cost": {}, "epochs": {},
+             "cpu_seconds": round(cpu, 1),
              "extended_runs": {}, "still_improving_runs": {}, "runs": {}, "diverged_runs": {},
              "labels_per_task": {}, "per_seed": {}}
     tasks = None
@@ -243,27 +231,6 @@ def run(seeds=tuple(range(10)), rhos=(0.0, 1.0), labelled=(0.1, 1.0), m_train=15
     return result
 
 
-def _map(units, jobs, bar):
-    """Run ``units`` (in order when ``jobs == 1``, else in ``jobs`` spawned processes)."""
-    if not units:
-        return
-    if jobs is None or jobs <= 1:
-        for u in units:
-            out = _call(u)
-            bar.update()
-            yield out
-        return
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    ctx = mp.get_context("spawn")   # fresh interpreters: no inherited BLAS / Numba threads
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-        futures = [pool.submit(_call, u) for u in units]
-        for fut in as_completed(futures):
-            bar.update()
-            yield fut.result()
-
-
 def merge(results):
     """One result from runs that differ only in ``rhos`` and/or ``labelled`` (e.g. run in parts).
 
@@ -285,6 +252,8 @@ def merge(results):
         for name, value in r.notes.items():
             if name == "parameters":
                 notes[name] = value
+            elif name == "cpu_seconds":
+                notes[name] = round(notes.get(name, 0.0) + value, 1)
             else:
                 notes.setdefault(name, {}).update(value)
     order = [setting_key(rho, f) for rho in settings["rhos"] for f in settings["labelled"]]
