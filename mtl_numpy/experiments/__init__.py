@@ -7,6 +7,7 @@ fast=False, progress=True) -> ExperimentResult`` and ``plot(result, path=None)``
 name           question
 ============== ==========================================================================
 sharing        multi-task (all-shared / per-task heads) vs separate networks, x rho x labels
+digits_sharing the same on real data: one MLP for the four digit tasks vs four MLPs, x labels
 network_size   multi-task minus single-task against the shared hidden width (Caruana)
 data_amounts   a focus task with few labels next to tasks with many (+ shuffle control)
 masking        masked cost vs '?' filled with 0 vs incomplete examples dropped
@@ -42,24 +43,26 @@ import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-from . import affinity, data_amounts, end_to_end, masking, network_size, relatedness, sharing, \
-    transfer
+from . import affinity, data_amounts, digits_sharing, end_to_end, masking, network_size, relatedness, \
+    sharing, transfer
 from . import common
 from ..optim import TrainableSubset  # its home is optim; re-exported as tutorial 7 uses it
 from .common import ExperimentResult, Row
 
 __all__ = ["EXPERIMENTS", "run", "plot", "main", "run_experiment_cli", "ExperimentResult", "Row",
            "TrainableSubset", "sharing", "network_size", "data_amounts", "masking", "transfer",
-           "end_to_end", "relatedness", "affinity"]
+           "end_to_end", "relatedness", "affinity", "digits_sharing"]
 
 #: Rough share of the full setting's time each experiment takes (measured on 2 cores); the
 #: command line starts the longest first when it runs experiments side by side.
 COST = {"network_size": 24, "sharing": 11, "data_amounts": 9, "masking": 4, "transfer": 4,
-        "end_to_end": 3, "relatedness": 4, "affinity": 6}
+        "end_to_end": 3, "relatedness": 4, "affinity": 6,
+        "digits_sharing": 2}
 
 #: name -> module with ``run`` and ``plot``.
 EXPERIMENTS = {
     "sharing": sharing,
+    "digits_sharing": digits_sharing,
     "network_size": network_size,
     "data_amounts": data_amounts,
     "masking": masking,
