@@ -324,7 +324,8 @@ _WORDS = {stats.HELPS: "helps", stats.HURTS: "hurts",
 
 def _where(d, n_focus):
     focus = d.key["focus"]
-    what = f"pooled over the {_count(n_focus)} focus tasks" if focus == POOLED else f"focus {focus}"
+    tasks = "focus task" if n_focus == 1 else "focus tasks"
+    what = f"pooled over the {_count(n_focus)} {tasks}" if focus == POOLED else f"focus {focus}"
     return f"rho = {d.key['rho']:g}, {what}"
 
 
