@@ -16,8 +16,9 @@ EXPECTED = {
     "sharing": (set(sharing.CONDITIONS), SCENE_TASKS | {"mean"}),
     "network_size": ({c + f for c in ("multi_task", "single_task", "multi_minus_single")
                       for f in ("", " (rho=0)")}, SCENE_TASKS | {"mean"}),
-    "data_amounts": ({"single_task", "multi_task", "multi_task_shuffled", "gain", "gain_shuffled"},
-                     {"traffic_light"}),
+    "data_amounts": ({"single-task", "multi-task (equal)", "multi-task (per_task)",
+                      "multi-task (uncertainty)", "multi-task shuffled"},
+                     {"stop_sign", "traffic_light", "mean"}),
     "masking": ({"masked", "zero_filled", "dropped"}, SCENE_TASKS),
     "transfer": ({"scratch", "finetune_all", "finetune_head", "finetune_lower"},
                  {"traffic_light", "closed_loop"}),
@@ -62,7 +63,7 @@ def test_fast_setting_table_structure(results, name):
 
 def test_param_values_match_settings(results):
     assert results["network_size"].params == list(results["network_size"].settings["widths"])
-    assert results["data_amounts"].params == list(results["data_amounts"].settings["fractions"])
+    assert results["data_amounts"].params == [f"rho={r:g}" for r in results["data_amounts"].settings["rhos"]]
     assert results["masking"].params == list(results["masking"].settings["rates"])
     assert results["end_to_end"].params == list(results["end_to_end"].settings["sizes"])
     assert "bias" in results["masking"].metrics
@@ -78,11 +79,12 @@ def test_masking_zero_fill_biases_downwards(results):
 
 def test_gain_is_paired_difference(results):
     r = results["data_amounts"]
-    for frac in r.params:
-        m = r.get("multi_task", "traffic_light", "accuracy", frac).mean
-        s = r.get("single_task", "traffic_light", "accuracy", frac).mean
-        g = r.get("gain", "traffic_light", "accuracy", frac).mean
-        assert g == pytest.approx(m - s, abs=1e-9)
+    for d in r.paired:
+        if d.key["focus"] == "pooled" and d.key["metric"] == "accuracy":
+            rho = f"rho={d.key['rho']:g}"
+            m = r.get(d.key["condition"], "mean", "accuracy", rho).mean
+            s = r.get(d.key["baseline"], "mean", "accuracy", rho).mean
+            assert d.mean == pytest.approx(m - s, abs=1e-9)
 
 
 def test_markdown_format_and_json(results):

@@ -9,7 +9,7 @@ name           question
 sharing        multi-task (all-shared / per-task heads) vs separate networks, x rho x labels
 digits_sharing the same on real data: one MLP for the four digit tasks vs four MLPs, x labels
 network_size   multi-task minus single-task against the shared hidden width (Caruana)
-data_amounts   a focus task with few labels next to tasks with many (+ shuffle control)
+data_amounts   each task in turn label-poor: three weightings, shuffle control, conflict
 masking        masked cost vs '?' filled with 0 vs incomplete examples dropped
 transfer       pretrain on tasks A, fine-tune on B (all / lower layers / head) vs scratch
 end_to_end     hand-designed features + logistic regression vs an end-to-end CNN
