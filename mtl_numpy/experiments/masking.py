@@ -165,7 +165,7 @@ def _finite_or_none(x):
 
 
 def run(seeds=tuple(range(10)), rhos=(0.0, 1.0), mechanisms=MECHANISMS, missing=(0.3, 0.7),
-        m_train=1000, m_val=300, m_test=1000, image_size=16, width=8, max_epochs=60, patience=8,
+        m_train=800, m_val=300, m_test=1000, image_size=16, width=8, max_epochs=60, patience=8,
         max_extensions=2, rates=DEFAULT_RATES, tuning_seeds=(100,), batch_size=64, jobs=1,
         backend="auto", fast=False, progress=True):
     """Run the masking experiment; returns an :class:`ExperimentResult`.
