@@ -65,7 +65,8 @@ def test_paired_differences_are_per_seed_and_verdicts_follow_intervals(result):
         assert d.differences == pytest.approx(tuple(x - y for x, y in zip(a, b)))
         assert d.verdict in stats.VERDICTS
         if d.n >= 2:
-            assert d.verdict == (stats.HELPS if d.low > 0 else stats.HURTS if d.high < 0 else stats.UNRESOLVED)
+            expected = stats.HELPS if d.low > 0 else stats.HURTS if d.high < 0 else stats.UNRESOLVED
+            assert d.verdict == expected
             assert d.low <= d.mean <= d.high
 
 

@@ -70,9 +70,9 @@ def test_param_values_match_settings(results):
     assert "bias" in results["masking"].metrics
 
 
-def test_masking_zero_fill_biases_downwards(results):
-    # not an outcome of learning, a consequence of the labels: with nothing hidden the three agree
-    # exactly (tests/test_exp_masking.py runs that case; the fast setting hides 30 %)
+def test_masking_fast_setting_hides_labels(results):
+    # the three conditions differ only where labels are hidden (tests/test_exp_masking.py checks that
+    # with nothing hidden they agree exactly); the fast setting hides 30 %
     r = results["masking"]
     assert set(r.conditions) == {"masked", "zero_filled", "dropped"} and min(r.settings["missing"]) > 0
 

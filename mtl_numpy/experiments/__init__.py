@@ -9,7 +9,7 @@ name           question
 sharing        multi-task (all-shared / per-task heads) vs separate networks, x rho x labels
 network_size   multi-task minus single-task against the shared hidden width (Caruana)
 data_amounts   a focus task with few labels next to tasks with many (+ shuffle control)
-masking        masked cost vs '?' filled with 0 vs incomplete examples dropped
+masking        masked cost vs '?' as 0 vs incomplete examples dropped; '?' at random or on absent objects
 transfer       pretrain on tasks A, fine-tune on B (all / lower layers / head) vs scratch
 end_to_end     hand-designed features + logistic regression vs an end-to-end CNN
 relatedness    the scenes' relatedness dial: cross-task frozen-trunk transfer vs random trunk

@@ -57,8 +57,9 @@ from .common import DEFAULT_RATES, ExperimentResult, Recorder, Timer, blas_threa
     labelled_columns, n_units, resolve_backend, run_progress, scene_cnn, train_fair, \
     tune_and_evaluate
 
-__all__ = ["run", "plot", "CONDITIONS", "MECHANISMS", "OTHERS", "METRICS", "setting_key",
-           "paired_table", "gain_markdown", "claims_markdown", "full_markdown", "markdown"]
+__all__ = ["run", "plot", "CONDITIONS", "MASKED", "ZERO_FILLED", "DROPPED", "MECHANISMS", "OTHERS",
+           "METRICS", "CLAIM_METRICS", "setting_key", "paired_table", "gain_markdown", "claims_markdown",
+           "condition_markdown", "full_markdown", "markdown"]
 
 MASKED, ZERO_FILLED, DROPPED = "masked", "zero_filled", "dropped"
 CONDITIONS = (MASKED, ZERO_FILLED, DROPPED)
@@ -239,8 +240,9 @@ def run(seeds=tuple(range(10)), rhos=(0.0, 1.0), mechanisms=MECHANISMS, missing=
             trained = [i for i in infos if i["n_train"] > 0]
             eps = [i["epochs"] for i in trained] or [0]
             notes["learning_rate"].setdefault(key, {})[cond] = chosen[(cell, cond)]
+            by_rate = scores.get((cell, cond), {})
             notes["tuning_val_cost"].setdefault(key, {})[cond] = {
-                f"{lr:g}": _finite_or_none(float(np.mean(v))) for lr, v in scores.get((cell, cond), {}).items()}
+                f"{lr:g}": _finite_or_none(float(np.mean(v))) for lr, v in by_rate.items()}
             notes["epochs"].setdefault(key, {})[cond] = [int(min(eps)), float(np.mean(eps)), int(max(eps))]
             notes["extended_runs"].setdefault(key, {})[cond] = int(sum(i["extensions"] > 0 for i in trained))
             notes["still_improving_runs"].setdefault(key, {})[cond] = int(sum(i["still_improving"]
@@ -315,7 +317,8 @@ def gain_markdown(result, metric="accuracy", task="mean", digits=3):
     return "\n".join(lines)
 
 
-_WORDS = {stats.HELPS: "helps", stats.HURTS: "hurts", stats.UNRESOLVED: "shows no difference resolved at this size"}
+_WORDS = {stats.HELPS: "helps", stats.HURTS: "hurts",
+          stats.UNRESOLVED: "shows no difference resolved at this size"}
 _OTHER_WORDS = {ZERO_FILLED: "filling '?' with 0", DROPPED: "dropping incomplete scenes"}
 
 
@@ -412,8 +415,9 @@ def plot(result, path=None):
     cells = [(m, q) for m in s["mechanisms"] for q in s["missing"]]
     fig, axes = plt.subplots(2, len(rhos), figsize=(4.8 * len(rhos), 6.4), squeeze=False, sharey="row")
     for col, rho in enumerate(rhos):
-        for row, (metric, ylabel) in enumerate((("accuracy", "accuracy gain\n(masked - other)"),
-                                                ("calibration", "calibration gain\n(|bias| other - |bias| masked)"))):
+        panels = (("accuracy", "accuracy gain\n(masked - other)"),
+                  ("calibration", "calibration gain\n(|bias| other - |bias| masked)"))
+        for row, (metric, ylabel) in enumerate(panels):
             ax = axes[row][col]
             for k, other in enumerate(OTHERS):
                 ds = {(d.key["mechanism"], d.key["missing"]): d for d in result.paired
