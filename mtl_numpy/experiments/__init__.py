@@ -10,7 +10,7 @@ sharing        multi-task (all-shared / per-task heads) vs separate networks, x 
 digits_sharing the same on real data: one MLP for the four digit tasks vs four MLPs, x labels
 network_size   multi-task minus single-task against the shared hidden width (Caruana)
 data_amounts   each task in turn label-poor: three weightings, shuffle control, conflict
-masking        masked cost vs '?' filled with 0 vs incomplete examples dropped
+masking        masked cost vs '?' as 0 vs incomplete examples dropped; '?' at random or on absent objects
 transfer       pretrain on tasks A, fine-tune on B (all / lower layers / head) vs scratch
 end_to_end     hand-designed features + logistic regression vs an end-to-end CNN
 relatedness    the scenes' relatedness dial: cross-task frozen-trunk transfer vs random trunk
