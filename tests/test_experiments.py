@@ -20,7 +20,7 @@ EXPECTED = {
                      {"traffic_light"}),
     "masking": ({"masked", "zero_filled", "dropped"}, SCENE_TASKS),
     "transfer": ({"scratch", "finetune_all", "finetune_head", "finetune_lower"},
-                 {"traffic_light", "closed_loop"}),
+                 {"traffic_light", "prime"}),
     "end_to_end": ({"pipeline", "end_to_end"}, SCENE_TASKS | {"mean"}),
 }
 
