@@ -21,7 +21,7 @@ EXPECTED = {
                      {"stop_sign", "traffic_light", "mean"}),
     "masking": ({"masked", "zero_filled", "dropped"}, SCENE_TASKS | {"mean"}),
     "transfer": ({"scratch", "finetune_all", "finetune_head", "finetune_lower"},
-                 {"traffic_light", "closed_loop"}),
+                 {"traffic_light", "prime"}),
     "end_to_end": ({"pipeline", "end_to_end"}, SCENE_TASKS | {"mean"}),
 }
 

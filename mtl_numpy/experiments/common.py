@@ -466,7 +466,7 @@ class FairRun:
 
 
 def train_fair(model, X, Y, validation, *, learning_rate, max_epochs=60, patience=8,
-               max_extensions=2, batch_size=64, seed=0, weighting="equal"):
+               max_extensions=2, batch_size=64, seed=0, weighting="equal", trainable=None):
     r"""Train with the experiments' fair protocol; returns a :class:`FairRun`.
 
     The same rule for every network, multi-task or single-task:
@@ -488,6 +488,9 @@ def train_fair(model, X, Y, validation, *, learning_rate, max_epochs=60, patienc
       best validation epoch (:func:`evaluate_per_task` uses them).
 
     ``validation = (X_val, Y_val)``, one row of ``Y_val`` per output of ``model``.
+    ``trainable`` (parameter names, optional) freezes every other parameter: the
+    Adam optimizer is wrapped in :class:`mtl_numpy.optim.TrainableSubset` (transfer's
+    head-only fine-tuning); None trains them all.
     """
     if max_epochs < 1 or patience < 1 or max_extensions < 0:
         raise ValueError(f"max_epochs and patience must be >= 1 and max_extensions >= 0; got "
@@ -495,6 +498,8 @@ def train_fair(model, X, Y, validation, *, learning_rate, max_epochs=60, patienc
     X_val, Y_val = validation
     ckpt = PerTaskCheckpoints(X_val, Y_val)
     opt = Adam(learning_rate=learning_rate)
+    if trainable is not None:
+        opt = TrainableSubset(opt, trainable)
     extensions, diverged = 0, False
     while True:
         # a new shuffling seed per block, so an extension does not replay the same batches
