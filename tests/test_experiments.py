@@ -21,7 +21,7 @@ EXPECTED = {
     "masking": ({"masked", "zero_filled", "dropped"}, SCENE_TASKS),
     "transfer": ({"scratch", "finetune_all", "finetune_head", "finetune_lower"},
                  {"traffic_light", "closed_loop"}),
-    "end_to_end": ({"pipeline", "end_to_end"}, SCENE_TASKS | {"mean"}),
+    "end_to_end": (set(end_to_end.CONDITIONS), SCENE_TASKS | {"mean"}),
 }
 
 # metrics that are differences (may be negative) or a bias in [-1, 1]
@@ -64,7 +64,9 @@ def test_param_values_match_settings(results):
     assert results["network_size"].params == list(results["network_size"].settings["widths"])
     assert results["data_amounts"].params == list(results["data_amounts"].settings["fractions"])
     assert results["masking"].params == list(results["masking"].settings["rates"])
-    assert results["end_to_end"].params == list(results["end_to_end"].settings["sizes"])
+    e2e = results["end_to_end"]
+    assert e2e.params == [end_to_end.setting_key(rho, m) for rho in e2e.settings["rhos"]
+                          for m in e2e.settings["sizes"]]
     assert "bias" in results["masking"].metrics
 
 
