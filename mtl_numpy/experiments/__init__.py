@@ -11,7 +11,7 @@ network_size   multi-task minus single-task against the shared hidden width (Car
 data_amounts   a focus task with few labels next to tasks with many (+ shuffle control)
 masking        masked cost vs '?' filled with 0 vs incomplete examples dropped
 transfer       pretrain on tasks A, fine-tune on B (all / lower layers / head) vs scratch
-end_to_end     hand-designed features + logistic regression vs an end-to-end CNN
+end_to_end     end-to-end CNN vs a features pipeline and a segment pipeline, x rho x m
 relatedness    the scenes' relatedness dial: cross-task frozen-trunk transfer vs random trunk
 affinity       which tasks to learn together: lookahead affinity vs training all 15 subsets
 ============== ==========================================================================

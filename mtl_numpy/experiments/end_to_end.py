@@ -514,18 +514,19 @@ def plot(result, path=None, metric="accuracy"):
     fig, axes = plt.subplots(2, len(rhos), figsize=(4.8 * len(rhos), 6.6), squeeze=False, sharex=True)
     for j, rho in enumerate(rhos):
         ax = axes[0][j]
-        for i, cond in enumerate(conds):
+        for cond in conds:
             rows = [result.get(cond, "mean", metric, setting_key(rho, m)) for m in sizes]
             ax.errorbar(sizes, [r.mean for r in rows], yerr=[r.std for r in rows], marker="o", capsize=3,
-                        color=f"C{i}", label=cond)
+                        color=f"C{CONDITIONS.index(cond)}", label=cond)
         ax.set_title(f"rho = {rho:g}", fontsize=10)
         ax = axes[1][j]
         for i, pipe in enumerate(p for p in PIPELINES if p in conds):
             ds = _claims(result, rho, pipe, metric)
             xs = np.array([d.key["m"] for d in ds], dtype=float) * (1.0 + (i - 0.5) * 0.08)
             err = np.array([[d.mean - d.low for d in ds], [d.high - d.mean for d in ds]])
-            ax.errorbar(xs, [d.mean for d in ds], yerr=err, fmt="os"[i], capsize=3, color=f"C{2 - i}",
-                        mfc="none" if i else f"C{2 - i}", label=f"end-to-end - {pipe}")
+            k = CONDITIONS.index(pipe)   # the pipeline's colour in the top row
+            ax.errorbar(xs, [d.mean for d in ds], yerr=err, fmt="os"[i], capsize=3, color=f"C{k}",
+                        mfc="none" if i else f"C{k}", label=f"end-to-end CNN - {pipe}")
         ax.axhline(0.0, color="k", lw=0.7)
         ax.set_xscale("log")
         ax.set_xlabel("training scenes m")
