@@ -22,7 +22,7 @@ EXPECTED = {
     "masking": ({"masked", "zero_filled", "dropped"}, SCENE_TASKS | {"mean"}),
     "transfer": ({"scratch", "finetune_all", "finetune_head", "finetune_lower"},
                  {"traffic_light", "prime"}),
-    "end_to_end": ({"pipeline", "end_to_end"}, SCENE_TASKS | {"mean"}),
+    "end_to_end": (set(end_to_end.CONDITIONS), SCENE_TASKS | {"mean"}),
 }
 
 # metrics that are differences (may be negative) or a bias in [-1, 1]
@@ -67,7 +67,9 @@ def test_param_values_match_settings(results):
     m = results["masking"]
     assert m.params == [experiments.masking.setting_key(rho, mech, q) for rho in m.settings["rhos"]
                         for mech in m.settings["mechanisms"] for q in m.settings["missing"]]
-    assert results["end_to_end"].params == list(results["end_to_end"].settings["sizes"])
+    e2e = results["end_to_end"]
+    assert e2e.params == [end_to_end.setting_key(rho, m) for rho in e2e.settings["rhos"]
+                          for m in e2e.settings["sizes"]]
     assert "bias" in results["masking"].metrics
 
 

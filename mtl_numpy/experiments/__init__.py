@@ -12,7 +12,7 @@ network_size   multi-task minus single-task against the shared hidden width (Car
 data_amounts   each task in turn label-poor: three weightings, shuffle control, conflict
 masking        masked cost vs '?' as 0 vs incomplete examples dropped; '?' at random or on absent objects
 transfer       pretrain on tasks A, fine-tune on B (all / lower layers / head) vs scratch
-end_to_end     hand-designed features + logistic regression vs an end-to-end CNN
+end_to_end     end-to-end CNN vs a features pipeline and a segment pipeline, x rho x m
 relatedness    the scenes' relatedness dial: cross-task frozen-trunk transfer vs random trunk
 affinity       which tasks to learn together: lookahead affinity vs training all 15 subsets
 ============== ==========================================================================
