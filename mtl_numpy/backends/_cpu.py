@@ -70,16 +70,28 @@ class CPUPool:
     # -- set-up ---------------------------------------------------------------------------
     @staticmethod
     def _blas_library():
+        """NumPy's own OpenBLAS, found among the loaded libraries (None if there is none).
+
+        Other packages bring their own copy (SciPy's ``scipy.libs``, loaded with scikit-learn);
+        setting the thread count of *that* copy would leave NumPy's products multi-threaded
+        inside our worker threads, so a library under NumPy's install is preferred.
+        """
         try:
             with open("/proc/self/maps") as maps:
+                paths = []
                 for line in maps:
                     path = line.split()[-1] if line.strip() else ""
                     name = os.path.basename(path).lower()
-                    if "openblas" in name and ".so" in name:
-                        return ctypes.CDLL(path)
+                    if "openblas" in name and ".so" in name and path not in paths:
+                        paths.append(path)
         except OSError:
-            pass
-        return None
+            return None
+        if not paths:
+            return None
+        # a wheel keeps it in site-packages/numpy.libs/ (older ones: numpy/.libs/)
+        own = [p for p in paths if any(part.lower().startswith("numpy")
+                                       for part in os.path.dirname(p).split(os.sep))]
+        return ctypes.CDLL((own or paths)[0])
 
     def _find_set_local(self):
         lib = self._blas_library()
