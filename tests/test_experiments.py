@@ -552,3 +552,20 @@ def test_docs_quote_the_stored_network_size_run():
     for word in ("helps", "hurts"):
         if word not in words:
             assert f" {word} " not in prose.replace("\"", " ").replace("*", " "), word
+
+
+def test_docs_runtime_table_quotes_the_stored_timings():
+    # docs/experiments.md "Runtime of the full setting" quotes docs/figures/timings_all.json: one
+    # `all` run of every experiment's default setting, within the 45-minute budget on 2 cores
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    t = json.loads((root / "docs" / "figures" / "timings_all.json").read_text())
+    assert set(t["seconds"]) == set(experiments.EXPERIMENTS) and not t["fast"] and t["cpus"] == 2
+    assert t["total"] < 45 * 60
+    section = (root / "docs" / "experiments.md").read_text().split("## Runtime of the full setting")[1]
+    section = section.split("\n## ")[0]
+    assert f"**{t['total']:.0f} ({t['total'] / 60:.1f} min)**" in section
+    for name, seconds in t["seconds"].items():
+        assert any(line.startswith(f"| {name}") and line.rstrip().endswith(f"| {seconds:.0f} |")
+                   for line in section.splitlines()), name

@@ -10,16 +10,16 @@ sharing        multi-task (all-shared / per-task heads) vs separate networks, x 
 digits_sharing the same on real data: one MLP for the four digit tasks vs four MLPs, x labels
 network_size   multi-task minus single-task against the shared hidden width (Caruana)
 data_amounts   each task in turn label-poor: three weightings, shuffle control, conflict
-masking        masked cost vs '?' as 0 vs incomplete examples dropped; '?' at random or on absent objects
+masking        masked cost vs '?' as 0 vs dropped; '?' at random or on absent objects
 transfer       pretrain on tasks A, fine-tune on B (all / lower layers / head) vs scratch
 end_to_end     end-to-end CNN vs a features pipeline and a segment pipeline, x rho x m
 relatedness    the scenes' relatedness dial: cross-task frozen-trunk transfer vs random trunk
 affinity       which tasks to learn together: lookahead affinity vs training all 15 subsets
 ============== ==========================================================================
 
-``fast=True`` is a setting that runs in well under a minute on two cores (tests,
-tutorials); the defaults are the full setting quoted in ``docs/experiments.md`` (all six
-together well under 30 minutes on two cores). The driving-scene experiments train a
+``fast=True`` is a setting that runs in seconds (all nine in about 12 s on two cores; tests,
+tutorials); the defaults are the full setting quoted in ``docs/experiments.md`` (all nine
+together 35 minutes on this project's two cores, ``docs/figures/timings_all.json``). The driving-scene experiments train a
 small CNN (:func:`.common.scene_cnn`); ``backend="auto"`` picks Numba when it is
 installed. Every run uses one BLAS thread (:func:`.common.blas_threads`), and
 ``all`` runs experiments side by side, one process per CPU (``--jobs``).
@@ -27,7 +27,7 @@ installed. Every run uses one BLAS thread (:func:`.common.blas_threads`), and
 From the command line::
 
     python -m mtl_numpy.experiments sharing --fast
-    python -m mtl_numpy.experiments all --out docs/figures
+    python -m mtl_numpy.experiments all --out results
 
 >>> from mtl_numpy import experiments
 >>> result = experiments.run("sharing", fast=True, progress=False)   # doctest: +SKIP
@@ -53,11 +53,10 @@ __all__ = ["EXPERIMENTS", "run", "plot", "main", "run_experiment_cli", "Experime
            "TrainableSubset", "sharing", "network_size", "data_amounts", "masking", "transfer",
            "end_to_end", "relatedness", "affinity", "digits_sharing"]
 
-#: Rough share of the full setting's time each experiment takes (measured on 2 cores); the
+#: Wall seconds of each full setting in one process (docs/figures/timings_all.json, 2 cores); the
 #: command line starts the longest first when it runs experiments side by side.
-COST = {"network_size": 24, "sharing": 11, "data_amounts": 9, "masking": 4, "transfer": 4,
-        "end_to_end": 3, "relatedness": 4, "affinity": 6,
-        "digits_sharing": 2}
+COST = {"network_size": 1520, "sharing": 594, "data_amounts": 587, "end_to_end": 296, "masking": 293,
+        "relatedness": 294, "transfer": 282, "affinity": 194, "digits_sharing": 55}
 
 #: name -> module with ``run`` and ``plot``.
 EXPERIMENTS = {
