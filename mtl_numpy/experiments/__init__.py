@@ -19,9 +19,9 @@ affinity       which tasks to learn together: lookahead affinity vs training all
 
 ``fast=True`` is a setting that runs in seconds (all nine in about 12 s on two cores; tests,
 tutorials); the defaults are the full setting quoted in ``docs/experiments.md`` (all nine
-together 35 minutes on this project's two cores, ``docs/figures/timings_all.json``). The driving-scene experiments train a
-small CNN (:func:`.common.scene_cnn`); ``backend="auto"`` picks Numba when it is
-installed. Every run uses one BLAS thread (:func:`.common.blas_threads`), and
+together 35 minutes on this project's two cores, ``docs/figures/timings_all.json``). The
+driving-scene experiments train a small CNN (:func:`.common.scene_cnn`); ``backend="auto"``
+picks Numba when it is installed. Every run uses one BLAS thread (:func:`.common.blas_threads`), and
 ``all`` runs experiments side by side, one process per CPU (``--jobs``).
 
 From the command line::

@@ -6,7 +6,7 @@ the *focus* task: it keeps only a fraction ``focus_labelled`` of its labels
 (``hide_labels`` with a per-task tuple), the other three keep all of theirs. The
 scenes' relatedness dial ``rho`` (0: objects share no parts, 1: built from shared
 parts) is set low and high. Conditions, all width-``w`` CNNs from
-:func:`~.sharing._cnn` (conv ``(w, 2w)`` -> dense ``4w``), judged on the focus task only,
+:func:`~.common.scene_cnn` (conv ``(w, 2w)`` -> dense ``4w``), judged on the focus task only,
 against ``Y_true`` on held-out scenes:
 
 * ``single-task``: a one-output network trained on the focus task's labelled scenes alone;
@@ -46,7 +46,7 @@ from ..plotting import finish_figure, require_matplotlib
 from ..training import predict_proba_batched
 from . import stats
 from .common import ExperimentResult, Recorder, Timer, blas_threads, labelled_columns, n_units, \
-    resolve_backend, run_progress, train_fair, tune_and_evaluate
+    resolve_backend, run_progress, scene_cnn, train_fair, tune_and_evaluate
 
 __all__ = ["run", "plot", "markdown", "full_markdown", "claims_markdown", "gain_markdown",
            "conflict_markdown", "paired_table", "conflict_table", "CONDITIONS", "MULTI_TASK",
@@ -86,12 +86,6 @@ def _data(rho, focus_index, labelled, seed, sizes):
     # the same seed hides the same draws at every rho (the scenes differ only in materials)
     Y = train_set.hide_labels(missing, seed=seed + 7).Y
     return train_set, Y, val, test
-
-
-def _cnn(image_size, width, n_tasks, seed, backend):
-    from .sharing import _cnn as cnn
-
-    return cnn(image_size, width, n_tasks, seed, backend)
 
 
 def _focus_metrics(model, run, t, X, Y_true, focus):
@@ -142,7 +136,7 @@ def _unit(rho, focus, seed, rates, cfg):
             lr = rates[cond]
             info = {}
             if cond == SINGLE:
-                model = _cnn(cfg["image_size"], cfg["width"], 1, seed + 1000 * (k + 1), cfg["backend"])
+                model = scene_cnn(cfg["image_size"], cfg["width"], 1, seed + 1000 * (k + 1), cfg["backend"])
                 run = train_fair(model, tr.X[idx], Y[k:k + 1, idx], (va.X, va.Y_true[k:k + 1]),
                                  learning_rate=lr, **kw)
                 t = 0
@@ -156,7 +150,7 @@ def _unit(rho, focus, seed, rates, cfg):
                         if j != k:
                             labels[j] = Y[j, rng.permutation(Y.shape[1])]
                 rows = labelled_columns(labels)
-                model = _cnn(cfg["image_size"], cfg["width"], len(TASKS), seed, cfg["backend"])
+                model = scene_cnn(cfg["image_size"], cfg["width"], len(TASKS), seed, cfg["backend"])
                 if cond == EQUAL:
                     info["conflict"] = {"init": _conflict(model, va.X, va.Y_true, k)}
                 run = train_fair(model, tr.X[rows], labels[:, rows], (va.X, va.Y_true), learning_rate=lr,
@@ -318,8 +312,7 @@ def paired_table(result, metrics=METRICS, confidence=0.95):
     return out
 
 
-_WORDS = {stats.HELPS: "helps", stats.HURTS: "hurts",
-          stats.UNRESOLVED: "shows no difference resolved at this size"}
+_WORDS = stats.CLAIM_WORDS
 
 
 def _where(d, n_focus):

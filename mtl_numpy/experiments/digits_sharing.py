@@ -209,8 +209,7 @@ def gain_markdown(result, metric="accuracy", separate=None, digits=3):
 
 def claims_markdown(result, metric="accuracy", separate=SEPARATE_WIDTH, digits=3):
     """One sentence per (labelled, multi-task network), in its verdict's words (a Markdown list)."""
-    words = {stats.HELPS: "helps", stats.HURTS: "hurts",
-             stats.UNRESOLVED: "shows no difference resolved at this size"}
+    words = stats.CLAIM_WORDS
     lines = []
     for d in _rows(result, metric, separate):
         frac = d.key["labelled"]

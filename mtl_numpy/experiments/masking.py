@@ -317,8 +317,7 @@ def gain_markdown(result, metric="accuracy", task="mean", digits=3):
     return "\n".join(lines)
 
 
-_WORDS = {stats.HELPS: "helps", stats.HURTS: "hurts",
-          stats.UNRESOLVED: "shows no difference resolved at this size"}
+_WORDS = stats.CLAIM_WORDS
 _OTHER_WORDS = {ZERO_FILLED: "filling '?' with 0", DROPPED: "dropping incomplete scenes"}
 
 

@@ -158,8 +158,7 @@ def gain_markdown(result, metric="accuracy", digits=3):
     return "\n".join(lines)
 
 
-_WORDS = {stats.HELPS: "helps", stats.HURTS: "hurts",
-          stats.UNRESOLVED: "shows no difference resolved at this size"}
+_WORDS = stats.CLAIM_WORDS
 
 
 def claims_markdown(result, metric="accuracy", digits=3):

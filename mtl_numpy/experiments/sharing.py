@@ -43,8 +43,8 @@ from ..labels import known_labels
 from ..plotting import finish_figure, require_matplotlib
 from . import stats
 from .common import ExperimentResult, Recorder, Timer, add_task_mean, blas_threads, \
-    evaluate_per_task, labelled_columns, n_units, resolve_backend, run_progress, train_fair, \
-    tune_and_evaluate
+    evaluate_per_task, labelled_columns, n_units, resolve_backend, run_progress, scene_cnn, \
+    train_fair, tune_and_evaluate
 
 __all__ = ["run", "plot", "CONDITIONS", "MULTI_TASK", "SEPARATE", "paired_table", "gain_markdown",
            "setting_key", "merge", "full_markdown", "claims_markdown", "rho_changes", "rho_markdown"]
@@ -77,14 +77,6 @@ def _data(rho, labelled, seed, sizes):
     return train_set, Y, val, test
 
 
-def _cnn(image_size, width, n_tasks, seed, backend, head_dims=None):
-    from ..models import SharedCNN
-
-    w = int(width)
-    return SharedCNN((image_size, image_size, 3), conv_channels=(w, 2 * w), hidden=(4 * w,),
-                     n_tasks=n_tasks, seed=seed, backend=backend, head_dims=head_dims)
-
-
 def _unit(rho, labelled, seed, rates, cfg):
     """Train every condition on one seed's data; ``rates`` {condition: learning rate}.
 
@@ -110,7 +102,7 @@ def _unit(rho, labelled, seed, rates, cfg):
             if cond in MULTI_TASK:
                 rows = labelled_columns(Y)
                 head = tuple(cfg["head_dims"]) if cond == HEADS else None
-                model = _cnn(cfg["image_size"], cfg["width"], len(tasks), seed, cfg["backend"], head)
+                model = scene_cnn(cfg["image_size"], cfg["width"], len(tasks), seed, cfg["backend"], head)
                 run = train_fair(model, tr.X[rows], Y[:, rows], (va.X, va.Y_true), learning_rate=lr, **kw)
                 met = evaluate_per_task(model, run, te.X, te.Y_true, tasks)
                 parameters = model.n_parameters
@@ -120,7 +112,7 @@ def _unit(rho, labelled, seed, rates, cfg):
                 met, parameters, runs = {}, 0, []
                 for j, task in enumerate(tasks):
                     idx = np.flatnonzero(known_labels(Y[j]))
-                    single = _cnn(cfg["image_size"], width, 1, seed + 1000 * (j + 1), cfg["backend"])
+                    single = scene_cnn(cfg["image_size"], width, 1, seed + 1000 * (j + 1), cfg["backend"])
                     run = train_fair(single, tr.X[idx], Y[j:j + 1, idx], (va.X, va.Y_true[j:j + 1]),
                                      learning_rate=lr, **kw)
                     met.update(evaluate_per_task(single, run, te.X, te.Y_true[j:j + 1], (task,)))
@@ -323,8 +315,7 @@ def claims_markdown(result, metric="accuracy", separate=SEPARATE_WIDTH, digits=3
         labels = "every label" if frac >= 1 else f"{100 * frac:g} % of the labels"
         net = "the all-shared network" if d.key["multi_task"] == ALL_SHARED else \
             "the network with per-task heads"
-        words = {stats.HELPS: "helps", stats.HURTS: "hurts",
-                 stats.UNRESOLVED: "shows no difference resolved at this size"}[d.verdict]
+        words = stats.CLAIM_WORDS[d.verdict]
         lines.append(f"- rho = {d.key['rho']:g}, {labels}: {net} {words} (gain {d.mean:+.{digits}f}, "
                      f"95 % interval [{d.low:+.{digits}f}, {d.high:+.{digits}f}], {d.n} seeds).")
     return "\n".join(lines)

@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["HELPS", "HURTS", "UNRESOLVED", "VERDICTS", "t_cdf", "t_quantile", "mean_interval",
+__all__ = ["HELPS", "HURTS", "UNRESOLVED", "VERDICTS", "CLAIM_WORDS", "t_cdf", "t_quantile", "mean_interval",
            "PairedDifference", "paired_difference", "verdict", "paired_markdown"]
 
 HELPS = "helps"
@@ -42,6 +42,9 @@ HURTS = "hurts"
 UNRESOLVED = "no difference resolved at this size"
 #: Every word a verdict can be.
 VERDICTS = (HELPS, HURTS, UNRESOLVED)
+#: A verdict as the verb of a sentence ("the all-shared network helps", "... shows no
+#: difference resolved at this size"): what the experiments' claim lines say.
+CLAIM_WORDS = {HELPS: "helps", HURTS: "hurts", UNRESOLVED: "shows no difference resolved at this size"}
 
 
 # ---------------------------------------------------------------------- Student's t

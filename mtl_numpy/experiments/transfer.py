@@ -461,8 +461,7 @@ def rho_changes(result, metric="accuracy"):
     return [d for d in result.paired if d.key["claim"] == "change with rho" and d.key["metric"] == metric]
 
 
-_VERDICT_WORDS = {stats.HELPS: "helps", stats.HURTS: "hurts",
-                  stats.UNRESOLVED: "shows no difference resolved at this size"}
+_VERDICT_WORDS = stats.CLAIM_WORDS
 
 
 def _where(d):
