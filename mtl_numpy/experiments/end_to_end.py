@@ -53,7 +53,7 @@ from . import stats
 from .common import DEFAULT_RATES, ExperimentResult, Recorder, Timer, add_task_mean, blas_threads, \
     evaluate_per_task, n_units, resolve_backend, run_progress, scene_cnn, train_fair, tune_and_evaluate
 
-__all__ = ["run", "plot", "markdown", "hand_features", "fit_palette", "segment", "segment_features",
+__all__ = ["mask_separation", "MASK_NAMES", "run", "plot", "markdown", "hand_features", "fit_palette", "segment", "segment_features",
            "crossover", "crossover_markdown", "paired_table", "claims_markdown", "gain_markdown",
            "setting_key", "CONDITIONS", "FEATURES", "SEGMENTS", "END_TO_END", "PIPELINES"]
 
@@ -82,6 +82,30 @@ def _colour_masks(X):
         (r > 0.7) & (g > 0.45) & (b < 0.3),                  # amber lamp
         (r > g) & (g > b) & (r - b > 0.15) & (r - b < 0.45) & (r > 0.45),  # skin-ish
     ]
+
+
+MASK_NAMES = ("stop-sign red", "dark", "pole grey", "white", "green lamp", "amber lamp", "skin")
+
+
+def mask_separation(data):
+    r"""How far each colour mask of :func:`hand_features` tells an object's presence, per task.
+
+    For task ``t`` and mask ``k``, the whole-image fraction :math:`f_k` of the mask's pixels
+    gives :math:`z_{tk} = (\bar f_k[\text{present}] - \bar f_k[\text{absent}]) / \sigma(f_k)`
+    (``σ`` over all scenes): the shift, in standard deviations, between scenes with and without
+    the object. Returns ``{task: (mask name, z)}`` for the mask of largest ``|z|``. ``data`` is a
+    :class:`~mtl_numpy.datasets.DrivingScenes` (its ``Y_true``).
+    """
+    X = np.asarray(data.X, dtype=np.float32)
+    F = np.stack([mask.mean(axis=(1, 2)) for mask in _colour_masks(X)])        # (7, m)
+    sd = np.maximum(F.std(axis=1), 1e-12)
+    out = {}
+    for t, task in enumerate(data.tasks):
+        present = np.asarray(data.Y_true[t]) == 1
+        z = (F[:, present].mean(axis=1) - F[:, ~present].mean(axis=1)) / sd
+        k = int(np.argmax(np.abs(z)))
+        out[task] = (MASK_NAMES[k], float(z[k]))
+    return out
 
 
 def hand_features(X, grid=4):
